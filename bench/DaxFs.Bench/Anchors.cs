@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Security.Cryptography;
+
+namespace DaxFs.Bench;
+
+/// <summary>Anchors -- the C programs a suite compares against: their sources are embedded in this assembly,
+/// written out and compiled with gcc on first use (cached by source hash), then run.</summary>
+public static class Anchors
+{
+    /// <summary>Compiles anchors/<paramref name="name"/>.c with <paramref name="libraries"/> and returns the binary's
+    /// path. Throws <see cref="BenchException"/> with the package to install when gcc or a library is missing.</summary>
+    public static string Build(string name, params string[] libraries)
+    {
+        string resource = $"anchors/{name}.c";
+        using Stream? s = typeof(Anchors).Assembly.GetManifestResourceStream(resource)
+            ?? throw new BenchException($"anchor source {resource} is not embedded in {typeof(Anchors).Assembly.GetName().Name}");
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        byte[] source = ms.ToArray();
+        string hash = Convert.ToHexString(SHA256.HashData(source))[..16].ToLowerInvariant();
+        string dir = Path.Combine(Path.GetTempPath(), "daxfs-anchors", hash);
+        string binary = Path.Combine(dir, name);
+        if (File.Exists(binary))
+            return binary;
+        Directory.CreateDirectory(dir);
+        string src = Path.Combine(dir, name + ".c");
+        File.WriteAllBytes(src, source);
+        string libs = string.Join(' ', libraries.Select(l => "-l" + l));
+        var (code, output) = Run("gcc", $"-O2 -Wall -o {binary}.tmp {src} {libs}", null, TimeSpan.FromMinutes(2));
+        if (code != 0)
+        {
+            string hint = libraries.Contains("pmem") && output.Contains("libpmem.h", StringComparison.Ordinal)
+                ? " (install PMDK's headers: apt-get install -y libpmem-dev)" : "";
+            throw new BenchException($"cannot build anchor {name}{hint}: gcc said: {output.Trim()}");
+        }
+        File.Move(binary + ".tmp", binary, overwrite: true);
+        return binary;
+    }
+
+    /// <summary>Runs a program to completion and returns its exit code and combined output.</summary>
+    public static (int Code, string Output) Run(string file, string args, IDictionary<string, string>? env, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (env is not null)
+            foreach (var (k, v) in env)
+                psi.Environment[k] = v;
+        Process p;
+        try
+        {
+            p = Process.Start(psi) ?? throw new BenchException($"cannot start {file}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new BenchException($"cannot start {file}: {e.Message}" + (file == "gcc" ? " (apt-get install -y gcc)" : ""));
+        }
+        using (p)
+        {
+            var stderr = p.StandardError.ReadToEndAsync();
+            string stdout = p.StandardOutput.ReadToEnd();
+            if (!p.WaitForExit(timeout))
+            {
+                p.Kill(true);
+                throw new BenchException($"{file} did not finish within {timeout}");
+            }
+            return (p.ExitCode, stdout + stderr.Result);
+        }
+    }
+}
+
+/// <summary>BenchException -- a benchmark could not run (missing tool, anchor failure); the message says what to do.</summary>
+public sealed class BenchException(string message) : Exception(message);

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DaxFs.Bench;
+
+/// <summary>One measured figure, beside the anchor it is compared with in the same run.</summary>
+/// <param name="Name">What was measured, e.g. "copy_persist_4KiB".</param>
+/// <param name="Unit">"ns", "us", "GiB/s", "bytes".</param>
+/// <param name="Value">The DaxFS figure.</param>
+/// <param name="Anchor">What it is compared with, e.g. "pmem_memcpy_persist"; null when nothing is.</param>
+/// <param name="AnchorValue">The anchor's figure in the same unit.</param>
+/// <param name="Ratio">Value / AnchorValue.</param>
+/// <param name="Target">The target for the ratio, e.g. "&lt;= 1.2"; null when none.</param>
+public sealed record BenchResult(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("unit")] string Unit,
+    [property: JsonPropertyName("value")] double Value,
+    [property: JsonPropertyName("anchor")] string? Anchor,
+    [property: JsonPropertyName("anchor_value")] double? AnchorValue,
+    [property: JsonPropertyName("ratio")] double? Ratio,
+    [property: JsonPropertyName("target")] string? Target)
+{
+    /// <summary>A figure with an anchor; the ratio is computed.</summary>
+    public static BenchResult Compared(string name, string unit, double value, string anchor, double anchorValue, string? target) =>
+        new(name, unit, Math.Round(value, 3), anchor, Math.Round(anchorValue, 3),
+            anchorValue > 0 ? Math.Round(value / anchorValue, 3) : null, target);
+
+    /// <summary>A figure without an anchor.</summary>
+    public static BenchResult Alone(string name, string unit, double value) => new(name, unit, Math.Round(value, 3), null, null, null, null);
+
+    /// <summary>Whether the ratio meets the target ("&lt;= x" or "&gt;= x"); null when there is no target.</summary>
+    [JsonPropertyName("met")]
+    public bool? Met => Target is null || Ratio is null ? null
+        : Target.StartsWith("<=", StringComparison.Ordinal) ? Ratio <= double.Parse(Target[2..], System.Globalization.CultureInfo.InvariantCulture)
+        : Ratio >= double.Parse(Target[2..], System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>A suite's results and the facts of the run (device, CPU choices, what backs the anchor).</summary>
+/// <param name="Suite">"pmem", "fs", "map", "fuse".</param>
+/// <param name="Results">Every figure.</param>
+/// <param name="Environment">Facts of the run: device line, kernel, date.</param>
+public sealed record BenchReport(
+    [property: JsonPropertyName("suite")] string Suite,
+    [property: JsonPropertyName("results")] IReadOnlyList<BenchResult> Results,
+    [property: JsonPropertyName("environment")] IReadOnlyDictionary<string, string> Environment)
+{
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    /// <summary>The report as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Options);
+}

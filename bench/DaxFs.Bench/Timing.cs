@@ -1,0 +1,54 @@
+using System.Diagnostics;
+
+namespace DaxFs.Bench;
+
+/// <summary>Timing -- the clock, the offset generator and the statistics every suite shares with its C anchors
+/// (same generator, same clock source, same median), so that two sides differ only in what they measure.</summary>
+public static class Timing
+{
+    /// <summary>CLOCK_MONOTONIC in nanoseconds (Stopwatch is backed by it on Linux).</summary>
+    public static long NowNs() => (long)(Stopwatch.GetTimestamp() * (1e9 / Stopwatch.Frequency));
+
+    /// <summary>Median of the samples (sorts them).</summary>
+    public static double Median(long[] samples, int count)
+    {
+        Array.Sort(samples, 0, count);
+        return count % 2 == 1 ? samples[count / 2] : (samples[count / 2 - 1] + samples[count / 2]) / 2.0;
+    }
+
+    /// <summary>Median of a list of doubles.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        double[] v = values.OrderBy(x => x).ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+    /// <summary>XorShift64 -- the offset generator of the anchors, step for step.</summary>
+    public struct XorShift64(ulong seed)
+    {
+        private ulong _s = seed == 0 ? 1 : seed;
+
+        /// <summary>The next value.</summary>
+        public ulong Next()
+        {
+            _s ^= _s << 13;
+            _s ^= _s >> 7;
+            _s ^= _s << 17;
+            return _s;
+        }
+    }
+
+    /// <summary>Iterations per size, as the anchors count them.</summary>
+    public static int Iterations(long size, int scalePercent)
+    {
+        int n = size <= 4096 ? 20000 : size <= 65536 ? 4000 : 300;
+        n = n * scalePercent / 100;
+        return Math.Max(n, 11);
+    }
+
+    /// <summary>"64B", "4KiB", "2MiB".</summary>
+    public static string SizeName(long size) =>
+        size >= 1 << 30 && size % (1 << 30) == 0 ? $"{size >> 30}GiB"
+        : size >= 1 << 20 && size % (1 << 20) == 0 ? $"{size >> 20}MiB"
+        : size >= 1 << 10 && size % (1 << 10) == 0 ? $"{size >> 10}KiB" : $"{size}B";
+}

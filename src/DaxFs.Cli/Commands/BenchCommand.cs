@@ -1,0 +1,88 @@
+using System.CommandLine;
+using DaxFs.Bench;
+using Spectre.Console;
+
+namespace DaxFs.Cli.Commands;
+
+/// <summary>BenchCommand -- `daxfs bench SUITE`: runs a benchmark suite beside its anchors in one run, shows a table
+/// of figures and ratios, and writes JSON with --json.</summary>
+public static class BenchCommand
+{
+    /// <summary>The command and its suites.</summary>
+    public static Command Create()
+    {
+        var cmd = new Command("bench", "measure DaxFS against its anchors in the same run (see the README's performance section)");
+        var json = new Option<FileInfo?>("--json") { Description = "also write the results as JSON to this file" };
+        var rounds = new Option<int>("--rounds") { Description = "anchor/DaxFS alternations; figures are medians over rounds", DefaultValueFactory = _ => 5 };
+        var quick = new Option<bool>("--quick") { Description = "a small device and few iterations: a smoke run, not a measurement" };
+        var dir = new Option<string>("--dir") { Description = "directory for the emulated-pmem files (tmpfs)", DefaultValueFactory = _ => "/dev/shm" };
+        var pmem = new Command("pmem", "device layer: durable copy latency and bandwidth vs PMDK libpmem, dirty-extent flush vs whole-device flush")
+        {
+            json, rounds, quick, dir,
+        };
+        pmem.SetAction(r =>
+        {
+            int n = r.GetValue(rounds);
+            if (n < 1)
+                throw new ArgumentException("--rounds must be at least 1");
+            bool q = r.GetValue(quick);
+            var options = new PmemSuiteOptions(Directory: r.GetValue(dir)!, DeviceBytes: q ? 64L << 20 : 1L << 30, Rounds: q ? 1 : n,
+                IterationPercent: q ? 5 : 100);
+            return Report(Run("pmem", p => PmemSuite.Run(options, p)), r.GetValue(json));
+        });
+        cmd.Subcommands.Add(pmem);
+        return cmd;
+    }
+
+    /// <summary>Runs a suite under a progress bar (plain lines when the output is not a terminal).</summary>
+    private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+            return body(new Progress<(string Step, double Fraction)>(p => Console.Error.WriteLine($"bench {suite}: {p.Step}")));
+        BenchReport? report = null;
+        AnsiConsole.Progress().Start(ctx =>
+        {
+            var task = ctx.AddTask($"bench {suite}", maxValue: 1);
+            report = body(new SyncProgress(p =>
+            {
+                task.Description = Markup.Escape($"bench {suite}: {p.Item1}");
+                task.Value = p.Item2;
+            }));
+            task.Value = 1;
+        });
+        return report!;
+    }
+
+    /// <summary>Prints the table and writes the JSON file.</summary>
+    private static int Report(BenchReport report, FileInfo? json)
+    {
+        var t = new Table().Border(TableBorder.Rounded).Title($"daxfs bench {report.Suite}")
+            .AddColumn("measure").AddColumn("unit").AddColumn(new TableColumn("DaxFS").RightAligned())
+            .AddColumn("anchor").AddColumn(new TableColumn("anchor value").RightAligned())
+            .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn("target");
+        foreach (var r in report.Results)
+        {
+            string met = r.Met switch { true => "[green]met[/]", false => "[red]missed[/]", null => "" };
+            t.AddRow(Markup.Escape(r.Name), r.Unit, Fmt(r.Value), Markup.Escape(r.Anchor ?? ""), r.AnchorValue is { } a ? Fmt(a) : "",
+                r.Ratio is { } x ? x.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "",
+                r.Target is null ? "" : $"{Markup.Escape(r.Target)} {met}");
+        }
+        AnsiConsole.Write(t);
+        foreach (var (k, v) in report.Environment)
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(k)}: {Markup.Escape(v)}[/]");
+        if (json is not null)
+        {
+            File.WriteAllText(json.FullName, report.ToJson());
+            AnsiConsole.MarkupLine($"[grey]wrote {Markup.Escape(json.FullName)}[/]");
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static string Fmt(double v) => v.ToString(v >= 100 ? "0" : "0.###", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Progress that reports on the caller's thread (Spectre's live display is redrawn by its own loop).</summary>
+    private sealed class SyncProgress(Action<(string, double)> report) : IProgress<(string, double)>
+    {
+        public void Report((string, double) value) => report(value);
+    }
+}
