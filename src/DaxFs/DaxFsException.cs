@@ -10,6 +10,8 @@ public enum Errno
     ENOENT = 2,
     /// <summary>I/O error (also: a device failure below the file system).</summary>
     EIO = 5,
+    /// <summary>No such device or address (lseek past the end, SEEK_DATA with no data).</summary>
+    ENXIO = 6,
     /// <summary>Bad file descriptor / handle.</summary>
     EBADF = 9,
     /// <summary>Out of memory.</summary>
@@ -22,6 +24,8 @@ public enum Errno
     EEXIST = 17,
     /// <summary>Cross-device link.</summary>
     EXDEV = 18,
+    /// <summary>No such device (fallocate on something that is not a regular file).</summary>
+    ENODEV = 19,
     /// <summary>Not a directory.</summary>
     ENOTDIR = 20,
     /// <summary>Is a directory.</summary>

@@ -1,0 +1,537 @@
+using DaxFs.Allocation;
+using DaxFs.Format;
+using DaxFs.Iomap;
+using DaxFs.Journal;
+using DaxFs.Namespace;
+using IomapLoop = DaxFs.Iomap.Iomap;
+
+namespace DaxFs;
+
+public sealed partial class DaxVolume
+{
+    private const long MaxBlock = Layout.MaxFileBytes / Layout.BlockSize + 1;
+
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes at <paramref name="offset"/> straight from the
+    /// media (holes and unwritten extents as zeros); returns the bytes read (0 at or past the end). Never flushes,
+    /// never writes (no atime update).</summary>
+    public int Read(ulong ino, long offset, Span<byte> buffer)
+    {
+        ThrowIfDisposed();
+        if (offset < 0)
+            throw new DaxFsException(Errno.EINVAL, $"negative offset {offset}");
+        Inode i = GetRegular(ino);
+        i.Lock.EnterReadLock();
+        try
+        {
+            long size = i.Rec.Size;
+            if (offset >= size || buffer.IsEmpty)
+                return 0;
+            int n = (int)Math.Min(buffer.Length, size - offset);
+            int done = 0;
+            while (done < n)
+            {
+                IomapExtent e = IomapLoop.Begin(i.Map!, offset + done, n - done, IomapIntent.Read);
+                Span<byte> dst = buffer.Slice(done, (int)e.Length);
+                if (e.Kind == MapKind.Mapped)
+                    _dev.Read(e.DevOffset, dst);
+                else
+                    dst.Clear();
+                done += (int)e.Length;
+            }
+            return n;
+        }
+        finally
+        {
+            i.Lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Visits the extents under [offset, offset+length) clipped to the size, for zero-copy readers (FUSE
+    /// replies with writev from the media): <paramref name="visit"/> gets (device offset or -1 for zeros, length).
+    /// Returns the bytes covered. The device bytes are valid until the next write to the file.</summary>
+    public long ReadExtents(ulong ino, long offset, long length, Action<long, long> visit)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(visit);
+        if (offset < 0 || length < 0)
+            throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
+        Inode i = GetRegular(ino);
+        i.Lock.EnterReadLock();
+        try
+        {
+            long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
+            IomapLoop.Iterate(i.Map!, offset, n, IomapIntent.Read, e =>
+            {
+                visit(e.Kind == MapKind.Mapped ? e.DevOffset : -1, e.Length);
+                return e.Length;
+            });
+            return n;
+        }
+        finally
+        {
+            i.Lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>, atomically: bytes that replace visible
+    /// data go to new blocks (copy on write) and the commit switches the map; bytes past the end of file and in
+    /// unwritten extents are stored in place, invisible until the commit. Non-temporal stores, one fence before the
+    /// commit, one for it. Returns the bytes written.</summary>
+    public int Write(ulong ino, long offset, ReadOnlySpan<byte> data)
+    {
+        ThrowIfDisposed();
+        if (offset < 0)
+            throw new DaxFsException(Errno.EINVAL, $"negative offset {offset}");
+        if (offset + (long)data.Length > Layout.MaxFileBytes)
+            throw new DaxFsException(Errno.EFBIG, $"a write to {offset + data.Length} would pass the largest file size {Layout.MaxFileBytes}");
+        Inode i = GetRegular(ino);
+        if (data.IsEmpty)
+            return 0;
+        i.Lock.EnterWriteLock();
+        try
+        {
+            using var tx = new Tx(this);
+            long end = offset + data.Length;
+            tx.Reserve(WriteReservation(i, offset, end));
+            tx.BeginChanges();
+            long size = i.Rec.Size;
+            ZeroTailForExtension(tx, i, size, offset);
+            WriteRange(tx, i, offset, end, data, size);
+            long now = NowNs();
+            i.Rec.Size = Math.Max(size, end);
+            i.Rec.MtimeNs = i.Rec.CtimeNs = now;
+            tx.Touch(i);
+            MaybeCompact(tx, i);
+            tx.Commit();
+            return data.Length;
+        }
+        finally
+        {
+            i.Lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Blocks a write of [offset, end) may need: new data blocks (holes and copy-on-write) and log blocks
+    /// for the worst-case number of map records.</summary>
+    private long WriteReservation(Inode i, long offset, long end)
+    {
+        long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
+        long size = i.Rec.Size;
+        long visible = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
+        long data = 0, segments = 0;
+        for (long b = b0; b <= b1;)
+        {
+            var (kind, _, n) = i.Map!.Lookup(b, b1 - b + 1);
+            if (kind == MapKind.Hole)
+                data += n;
+            else if (kind == MapKind.Mapped)
+            {
+                long firstCow = b == b0 ? (offset < size ? b : long.MaxValue) : b;
+                long cowEnd = Math.Min(b + n, visible);
+                if (firstCow < cowEnd)
+                    data += cowEnd - firstCow;
+            }
+            segments++;
+            b += n;
+        }
+        long records = 2 * data + segments + 2;
+        return data + LogBlocksFor(records * 32);
+    }
+
+    /// <summary>The write loop: iomap extents of [offset, end); each is written in place or into new blocks, and
+    /// the map change is recorded in the inode's log. <paramref name="data"/> empty means zeros.</summary>
+    private void WriteRange(Tx tx, Inode i, long offset, long end, ReadOnlySpan<byte> data, long size)
+    {
+        ExtentMap map = i.Map!;
+        bool aligned = Math.Max(size, end) >= Layout.GroupBytes || end - offset >= Layout.GroupBytes;
+        long visibleBlocks = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
+        long pos = offset;
+        while (pos < end)
+        {
+            long b0 = pos >> Layout.BlockShift;
+            long bLast = (end - 1) >> Layout.BlockShift;
+            var (kind, dev, n) = map.Lookup(b0, bLast - b0 + 1);
+            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && pos >= size))
+            {
+                // In place: nothing visible changes before the commit (unwritten reads zeros; past EOF is unseen).
+                long segEnd = Math.Min(end, (b0 + n) << Layout.BlockShift);
+                StoreBlocks(tx, b0, n, dev, pos, segEnd, data, offset, size, kind == MapKind.Unwritten ? Prefill.Zero : Prefill.PastEof, 0);
+                if (kind == MapKind.Unwritten)
+                {
+                    map.Convert(b0, n);
+                    AppendLog(tx, i, new LogRecord(LogRecordType.ExtentConvert, 0, (ulong)b0, (ulong)n, 0, null));
+                }
+                pos = segEnd;
+                continue;
+            }
+            // New blocks: a hole, or copy on write of visible data.
+            long count = kind == MapKind.Hole ? n : Math.Min(n, visibleBlocks - b0);
+            long hint = map.ContinuationHint(b0);
+            if (kind == MapKind.Mapped)
+                hint = -1;
+            long lookupBlock = b0;
+            foreach (BlockRun run in tx.Allocate(count, hint, aligned))
+            {
+                long segEnd = Math.Min(end, (b0 + run.Count) << Layout.BlockShift);
+                long oldDev = kind == MapKind.Mapped ? dev + (b0 - lookupBlock) : 0;
+                StoreBlocks(tx, b0, run.Count, run.Start, pos, segEnd, data, offset, size, kind == MapKind.Mapped ? Prefill.CopyOld : Prefill.Zero, oldDev);
+                foreach (Extent old in map.Map(b0, run.Count, run.Start, unwritten: false))
+                {
+                    tx.Free(old.DevBlock, old.Count);
+                    i.Rec.Blocks -= old.Count;
+                }
+                i.Rec.Blocks += run.Count;
+                AppendLog(tx, i, new LogRecord(LogRecordType.ExtentMap, 0, (ulong)b0, (ulong)run.Start, (ulong)run.Count, null));
+                b0 += run.Count;
+                pos = segEnd;
+            }
+        }
+    }
+
+    /// <summary>What surrounds the written bytes in the first and last block of a segment.</summary>
+    private enum Prefill
+    {
+        /// <summary>Zeros (new block for a hole; unwritten block being converted).</summary>
+        Zero,
+        /// <summary>The old block's visible bytes, zeros past the end of file (copy on write).</summary>
+        CopyOld,
+        /// <summary>A block whose written part is all past the end of file: zero from the end of file up to the write.</summary>
+        PastEof,
+    }
+
+    /// <summary>Stores the bytes of [pos, segEnd) into device blocks [devBlock, +count) that hold file blocks
+    /// [fileBlock, +count), preparing the partial first and last blocks as <paramref name="prefill"/> says.</summary>
+    private void StoreBlocks(Tx tx, long fileBlock, long count, long devBlock, long pos, long segEnd, ReadOnlySpan<byte> data,
+        long dataOffset, long size, Prefill prefill, long oldDevBlock)
+    {
+        long blockStart = fileBlock << Layout.BlockShift;
+        long blocksEnd = (fileBlock + count) << Layout.BlockShift;
+        long devBase = devBlock * Layout.BlockSize - blockStart; // device offset = file offset + devBase
+        long oldBase = oldDevBlock * Layout.BlockSize - blockStart;
+        // Head: [blockStart, pos) of the first block.
+        if (pos > blockStart)
+            Surround(tx, blockStart, pos, devBase, oldBase, size, prefill);
+        // Tail: [segEnd, end of its block) when the segment ends inside a block.
+        long tailBlockEnd = Math.Min(blocksEnd, (segEnd + Layout.BlockSize - 1) & ~((long)Layout.BlockSize - 1));
+        if (segEnd < tailBlockEnd && prefill != Prefill.PastEof)
+            Surround(tx, segEnd, tailBlockEnd, devBase, oldBase, size, prefill);
+        if (data.IsEmpty)
+            OrderedFill(tx, pos + devBase, segEnd - pos, 0);
+        else
+            OrderedWrite(tx, pos + devBase, data.Slice((int)(pos - dataOffset), (int)(segEnd - pos)));
+    }
+
+    /// <summary>Fills file bytes [from, to) of a block being written around: old visible bytes (copy on write) and
+    /// zeros elsewhere, or (past EOF) zeros from the end of file on.</summary>
+    private void Surround(Tx tx, long from, long to, long devBase, long oldBase, long size, Prefill prefill)
+    {
+        switch (prefill)
+        {
+            case Prefill.Zero:
+                OrderedFill(tx, from + devBase, to - from, 0);
+                break;
+            case Prefill.CopyOld:
+                long keep = Math.Clamp(size, from, to);
+                if (keep > from)
+                    OrderedWrite(tx, from + devBase, _dev.GetSpan(from + oldBase, (int)(keep - from)));
+                OrderedFill(tx, keep + devBase, to - keep, 0);
+                break;
+            case Prefill.PastEof:
+                long z = Math.Max(from, size);
+                OrderedFill(tx, z + devBase, to - z, 0);
+                break;
+        }
+    }
+
+    /// <summary>Before the end of file moves up from <paramref name="size"/> to cover <paramref name="newStart"/> and
+    /// beyond: the bytes of the old last block past the old end (left there by a truncate) must read as zeros. They
+    /// are unseen until the commit, so they are zeroed in place.</summary>
+    private void ZeroTailForExtension(Tx tx, Inode i, long size, long newStart)
+    {
+        if (newStart <= size || (size & (Layout.BlockSize - 1)) == 0)
+            return;
+        long b = size >> Layout.BlockShift;
+        var (kind, dev, _) = i.Map!.Lookup(b, 1);
+        if (kind != MapKind.Mapped)
+            return;
+        long blockEnd = (b + 1) << Layout.BlockShift;
+        long to = Math.Min(blockEnd, newStart);
+        OrderedFill(tx, dev * Layout.BlockSize + (size - (b << Layout.BlockShift)), to - size, 0);
+    }
+
+    /// <summary>Changes the size: down frees every block past the new end (preallocation included); up zeroes the old
+    /// partial block's tail. Part of a setattr transaction.</summary>
+    private void Truncate(Tx tx, Inode i, long newSize)
+    {
+        long size = i.Rec.Size;
+        if (newSize <= size)
+        {
+            long first = (newSize + Layout.BlockSize - 1) >> Layout.BlockShift;
+            List<Extent> gone = i.Map!.Unmap(first, MaxBlock - first);
+            if (gone.Count > 0)
+            {
+                foreach (Extent e in gone)
+                {
+                    tx.Free(e.DevBlock, e.Count);
+                    i.Rec.Blocks -= e.Count;
+                }
+                AppendLog(tx, i, new LogRecord(LogRecordType.ExtentUnmap, 0, (ulong)first, (ulong)(MaxBlock - first), 0, null));
+            }
+        }
+        if (newSize > size)
+            ZeroTailForExtension(tx, i, size, newSize);
+        i.Rec.Size = newSize;
+    }
+
+    /// <summary>setattr: mode, owner, size, times. Changing the size of a non-regular file is refused.</summary>
+    public InodeAttributes SetAttributes(ulong ino, SetAttributes changes)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(changes);
+        Inode i = Get(ino);
+        if (changes.Size is { } sz)
+        {
+            if (i.IsDir)
+                throw new DaxFsException(Errno.EISDIR, $"inode {ino} is a directory");
+            if (!i.IsRegular)
+                throw new DaxFsException(Errno.EINVAL, $"inode {ino} is not a regular file");
+            if (sz < 0)
+                throw new DaxFsException(Errno.EINVAL, $"negative size {sz}");
+            if (sz > Layout.MaxFileBytes)
+                throw new DaxFsException(Errno.EFBIG, $"size {sz} is larger than the largest file {Layout.MaxFileBytes}");
+        }
+        i.Lock.EnterWriteLock();
+        try
+        {
+            using var tx = new Tx(this);
+            if (changes.Size is not null)
+                tx.Reserve(LogBlocksFor(24));
+            tx.BeginChanges();
+            long now = NowNs();
+            if (changes.Size is { } size)
+            {
+                Truncate(tx, i, size);
+                i.Rec.MtimeNs = now;
+            }
+            if (changes.Mode is { } mode)
+                i.Rec.Mode = (i.Rec.Mode & FileModes.TypeMask) | (mode & FileModes.PermissionMask);
+            if (changes.Uid is { } uid)
+                i.Rec.Uid = uid;
+            if (changes.Gid is { } gid)
+                i.Rec.Gid = gid;
+            if (changes.AtimeNs is { } at)
+                i.Rec.AtimeNs = at;
+            if (changes.MtimeNs is { } mt)
+                i.Rec.MtimeNs = mt;
+            i.Rec.CtimeNs = changes.CtimeNs ?? now;
+            tx.Touch(i);
+            MaybeCompact(tx, i);
+            tx.Commit();
+            return i.Attributes;
+        }
+        finally
+        {
+            i.Lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>fallocate(2): allocate (as unwritten, reading zeros), keep size, punch a hole, zero a range.
+    /// Partial blocks at the edges of a punch or zero are rewritten by copy on write, so the call stays atomic.</summary>
+    public void Fallocate(ulong ino, FallocateMode mode, long offset, long length)
+    {
+        ThrowIfDisposed();
+        if ((mode & ~(FallocateMode.KeepSize | FallocateMode.PunchHole | FallocateMode.ZeroRange)) != 0)
+            throw new DaxFsException(Errno.EOPNOTSUPP, $"fallocate mode 0x{(int)mode:x} is not supported");
+        bool punch = (mode & FallocateMode.PunchHole) != 0, zero = (mode & FallocateMode.ZeroRange) != 0;
+        bool keep = (mode & FallocateMode.KeepSize) != 0;
+        if (punch && zero)
+            throw new DaxFsException(Errno.EINVAL, "punch hole and zero range cannot be combined");
+        if (punch && !keep)
+            throw new DaxFsException(Errno.EOPNOTSUPP, "punch hole needs keep size");
+        if (offset < 0 || length <= 0)
+            throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
+        if (offset + length > Layout.MaxFileBytes || offset + length < 0)
+            throw new DaxFsException(Errno.EFBIG, $"range end {offset + length} is past the largest file");
+        Inode i = Get(ino);
+        if (i.IsDir)
+            throw new DaxFsException(Errno.EISDIR, $"inode {ino} is a directory");
+        if (!i.IsRegular)
+            throw new DaxFsException(Errno.ENODEV, $"inode {ino} is not a regular file");
+        long end = offset + length;
+        i.Lock.EnterWriteLock();
+        try
+        {
+            using var tx = new Tx(this);
+            long size = i.Rec.Size;
+            long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
+            long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
+            long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
+            long edges = (punch || zero) ? 2 : 0;
+            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32));
+            tx.BeginChanges();
+            long now = NowNs();
+            if (punch || zero)
+            {
+                // Partial edge blocks: rewrite their visible bytes with zeros by copy on write.
+                ZeroPartial(tx, i, offset, Math.Min(end, (b0 + 1) << Layout.BlockShift), size);
+                if (b1 > b0)
+                    ZeroPartial(tx, i, b1 << Layout.BlockShift, end, size);
+                if (fullEnd > fullFirst)
+                {
+                    if (punch)
+                    {
+                        List<Extent> gone = i.Map!.Unmap(fullFirst, fullEnd - fullFirst);
+                        foreach (Extent e in gone)
+                        {
+                            tx.Free(e.DevBlock, e.Count);
+                            i.Rec.Blocks -= e.Count;
+                        }
+                        if (gone.Count > 0)
+                            AppendLog(tx, i, new LogRecord(LogRecordType.ExtentUnmap, 0, (ulong)fullFirst, (ulong)(fullEnd - fullFirst), 0, null));
+                    }
+                    else
+                    {
+                        i.Map!.MarkUnwritten(fullFirst, fullEnd - fullFirst);
+                        AppendLog(tx, i, new LogRecord(LogRecordType.ExtentUnwrite, 0, (ulong)fullFirst, (ulong)(fullEnd - fullFirst), 0, null));
+                        AllocateUnwritten(tx, i, fullFirst, fullEnd, Math.Max(size, end));
+                    }
+                }
+            }
+            else
+            {
+                AllocateUnwritten(tx, i, b0, b1 + 1, Math.Max(size, end));
+            }
+            if (!keep && end > size)
+            {
+                ZeroTailForExtension(tx, i, size, end);
+                i.Rec.Size = end;
+                i.Rec.MtimeNs = now;
+            }
+            if (punch || zero)
+                i.Rec.MtimeNs = now;
+            i.Rec.CtimeNs = now;
+            tx.Touch(i);
+            MaybeCompact(tx, i);
+            tx.Commit();
+        }
+        finally
+        {
+            i.Lock.ExitWriteLock();
+        }
+    }
+
+    private static long CountHoles(Inode i, long b, long count)
+    {
+        long holes = 0;
+        for (long end = b + count; b < end;)
+        {
+            var (kind, _, n) = i.Map!.Lookup(b, end - b);
+            if (kind == MapKind.Hole)
+                holes += n;
+            b += n;
+        }
+        return holes;
+    }
+
+    /// <summary>Allocates unwritten blocks for every hole of file blocks [b, end).</summary>
+    private void AllocateUnwritten(Tx tx, Inode i, long b, long end, long sizeHint)
+    {
+        bool aligned = sizeHint >= Layout.GroupBytes;
+        while (b < end)
+        {
+            var (kind, _, n) = i.Map!.Lookup(b, end - b);
+            if (kind != MapKind.Hole)
+            {
+                b += n;
+                continue;
+            }
+            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned))
+            {
+                i.Map.Map(b, run.Count, run.Start, unwritten: true);
+                i.Rec.Blocks += run.Count;
+                AppendLog(tx, i, new LogRecord(LogRecordType.ExtentMap, 1, (ulong)b, (ulong)run.Start, (ulong)run.Count, null));
+                b += run.Count;
+            }
+        }
+    }
+
+    /// <summary>Makes file bytes [from, to) (inside one block) read as zeros: copy on write of a written block's
+    /// visible bytes; zeros in place past the end of file; nothing for holes and unwritten blocks.</summary>
+    private void ZeroPartial(Tx tx, Inode i, long from, long to, long size)
+    {
+        if (to <= from)
+            return;
+        long b = from >> Layout.BlockShift;
+        long blockStart = b << Layout.BlockShift;
+        if (from == blockStart && to == blockStart + Layout.BlockSize)
+            return; // a whole block: the caller unmaps or marks it unwritten
+        var (kind, dev, _) = i.Map!.Lookup(b, 1);
+        if (kind != MapKind.Mapped)
+            return;
+        if (from >= size)
+        {
+            OrderedFill(tx, dev * Layout.BlockSize + (from - blockStart), to - from, 0);
+            return;
+        }
+        long fresh = tx.Allocate(1, -1, aligned: false)[0].Start;
+        long devBase = fresh * Layout.BlockSize - blockStart, oldBase = dev * Layout.BlockSize - blockStart;
+        Surround(tx, blockStart, from, devBase, oldBase, size, Prefill.CopyOld);
+        OrderedFill(tx, from + devBase, to - from, 0);
+        Surround(tx, to, blockStart + Layout.BlockSize, devBase, oldBase, size, Prefill.CopyOld);
+        foreach (Extent old in i.Map.Map(b, 1, fresh, unwritten: false))
+            tx.Free(old.DevBlock, old.Count);
+        AppendLog(tx, i, new LogRecord(LogRecordType.ExtentMap, 0, (ulong)b, (ulong)fresh, 1, null));
+    }
+
+    /// <summary>lseek SEEK_DATA (<paramref name="data"/>) or SEEK_HOLE from <paramref name="offset"/>; unwritten
+    /// extents count as holes; the end of file is a hole; ENXIO at or past the end.</summary>
+    public long Seek(ulong ino, long offset, bool data)
+    {
+        ThrowIfDisposed();
+        Inode i = GetRegular(ino);
+        i.Lock.EnterReadLock();
+        try
+        {
+            long size = i.Rec.Size;
+            if (offset < 0 || offset >= size)
+                throw new DaxFsException(Errno.ENXIO, $"offset {offset} is not before the end of file ({size})");
+            long found = data ? -1 : size;
+            IomapLoop.Iterate(i.Map!, offset, size - offset, IomapIntent.Read, e =>
+            {
+                bool isData = e.Kind == MapKind.Mapped;
+                if (isData == data)
+                {
+                    found = e.FileOffset;
+                    return 0;
+                }
+                return e.Length;
+            });
+            if (found < 0)
+                throw new DaxFsException(Errno.ENXIO, $"no data after offset {offset}");
+            return found;
+        }
+        finally
+        {
+            i.Lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>fsync/fdatasync: on Page devices everything completed becomes durable (msync of dirty data, then the
+    /// journal); on CacheLine devices every call already was.</summary>
+    public void Fsync(ulong ino, bool dataOnly = false)
+    {
+        ThrowIfDisposed();
+        _ = Get(ino);
+        _ = dataOnly;
+        Sync();
+    }
+
+    /// <summary>The live regular file <paramref name="ino"/>; EISDIR / EINVAL otherwise.</summary>
+    private Inode GetRegular(ulong ino)
+    {
+        Inode i = Get(ino);
+        if (i.IsRegular)
+            return i;
+        throw new DaxFsException(i.IsDir ? Errno.EISDIR : Errno.EINVAL, $"inode {ino} is not a regular file");
+    }
+}

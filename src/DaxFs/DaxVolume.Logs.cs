@@ -1,0 +1,99 @@
+using DaxFs.Format;
+using DaxFs.Iomap;
+using DaxFs.Journal;
+using DaxFs.Namespace;
+
+namespace DaxFs;
+
+public sealed partial class DaxVolume
+{
+    private const int LogPayload = Layout.BlockSize - LogFormat.HeaderSize;
+
+    /// <summary>Worst-case new log blocks to append records totalling <paramref name="bytes"/> (each at most
+    /// <see cref="LogFormat.MaxRecord"/>), whatever the tail block holds.</summary>
+    internal static long LogBlocksFor(long bytes) => bytes <= 0 ? 0 : (bytes + LogPayload - LogFormat.MaxRecord - 1) / (LogPayload - LogFormat.MaxRecord) + 1;
+
+    /// <summary>Appends records to an inode's log: ordered stores into the tail block's free space, or into a new
+    /// block chained behind it (allocated from the transaction's reservation). Committed bytes are never touched.</summary>
+    internal void AppendLog(Tx tx, Inode inode, ReadOnlySpan<LogRecord> records)
+    {
+        Span<byte> buf = stackalloc byte[Layout.BlockSize];
+        int bufStart = 0, bufLen = 0;   // pending bytes for the current tail block, written in one store
+        ref InodeRecord r = ref inode.Rec;
+        foreach (ref readonly LogRecord rec in records)
+        {
+            int len = LogFormat.Length(rec.Type, rec.Name?.Length ?? 0);
+            if (r.LogTailBlock == 0 || r.LogTailUsed + len > Layout.BlockSize)
+            {
+                if (bufLen > 0)
+                    OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
+                long hint = r.LogTailBlock != 0 ? r.LogTailBlock + 1 : -1;
+                long block = tx.Allocate(1, hint, aligned: false)[0].Start;
+                LogFormat.EncodeHeader(buf, inode.Ino, r.Generation, r.LogEpoch, r.LogTailBlock, r.LogRecordCount, r.LogBlockCount);
+                bufStart = 0;
+                bufLen = LogFormat.HeaderSize;
+                inode.LogBlocks.Add(block);
+                r.LogTailBlock = block;
+                r.LogTailUsed = LogFormat.HeaderSize;
+                r.LogBlockCount++;
+                r.Blocks++;
+            }
+            else if (bufLen == 0)
+            {
+                bufStart = r.LogTailUsed;
+            }
+            uint seed = LogFormat.Seed(inode.Ino, r.Generation, r.LogEpoch, (ulong)r.LogRecordCount);
+            LogFormat.Encode(buf[bufLen..], rec, seed);
+            bufLen += len;
+            r.LogTailUsed += len;
+            r.LogRecordCount++;
+        }
+        if (bufLen > 0)
+            OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
+        tx.Touch(inode);
+    }
+
+    /// <summary>Appends one record.</summary>
+    internal void AppendLog(Tx tx, Inode inode, in LogRecord record) => AppendLog(tx, inode, new ReadOnlySpan<LogRecord>(in record));
+
+    /// <summary>Rewrites a log whose dead records outnumber its live ones into a fresh chain of the next epoch (if
+    /// the space is there; compaction is never a reason to fail a call). The old chain is freed after the commit.</summary>
+    internal void MaybeCompact(Tx tx, Inode inode)
+    {
+        ref InodeRecord r = ref inode.Rec;
+        long live = inode.LiveRecords;
+        if (r.LogRecordCount < 64 || r.LogRecordCount <= 2 * live + 32)
+            return;
+        var records = new List<LogRecord>((int)live);
+        long bytes = 0;
+        if (inode.Map is { } map)
+        {
+            foreach (Extent e in map.Extents)
+                records.Add(new LogRecord(LogRecordType.ExtentMap, e.Unwritten ? (byte)1 : (byte)0, (ulong)e.FileBlock, (ulong)e.DevBlock, (ulong)e.Count, null));
+            bytes = records.Count * 32L;
+        }
+        else if (inode.Dir is { } dir)
+        {
+            foreach (var (name, slot) in dir.All)
+            {
+                records.Add(new LogRecord(LogRecordType.DirAdd, 0, slot.Ino, slot.Id, slot.Type, name));
+                bytes += LogFormat.Length(LogRecordType.DirAdd, name.Length);
+            }
+        }
+        if (!tx.TryReserve(LogBlocksFor(bytes)))
+            return;
+        List<long> old = [.. inode.LogBlocks];
+        inode.LogBlocks.Clear();
+        r.Blocks -= old.Count;
+        r.LogEpoch++;
+        r.LogTailBlock = 0;
+        r.LogTailUsed = 0;
+        r.LogBlockCount = 0;
+        r.LogRecordCount = 0;
+        if (records.Count > 0)
+            AppendLog(tx, inode, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records));
+        foreach (long b in old)
+            tx.Free(b, 1);
+        tx.Touch(inode);
+    }
+}

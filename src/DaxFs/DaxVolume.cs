@@ -1,0 +1,347 @@
+using System.Collections.Concurrent;
+using DaxFs.Allocation;
+using DaxFs.Format;
+using DaxFs.Journal;
+using DaxFs.Namespace;
+using DaxFs.Pmem;
+using JournalLog = DaxFs.Journal.Journal;
+
+namespace DaxFs;
+
+/// <summary>DaxVolume -- a mounted DaxFS volume: the POSIX file system the library and the FUSE mount use.
+/// Two APIs over one implementation: by inode number (what FUSE needs: lookup by parent and name, pin/unpin) and by
+/// path. Safe for many threads: calls on different files run in parallel (per-inode locks), readers never block
+/// readers, namespace changes are serialized.
+/// <para>Durability: on Byte/CacheLine devices every mutating call is durable and atomic when it returns; on Page
+/// devices it is atomic, and durable after <see cref="Sync"/>/fsync (or at once with <see cref="MountOptions.Sync"/>).
+/// </para></summary>
+public sealed partial class DaxVolume : IDisposable
+{
+    private readonly PmemDevice _dev;
+    private readonly bool _ownsDevice;
+    private readonly Superblock _sb;
+    private readonly JournalLog _journal;
+    private readonly BlockAllocator _alloc;
+    private readonly DirtyExtentTracker? _tracker;
+    private readonly bool _page;
+    private readonly MountOptions _options;
+    private readonly ConcurrentDictionary<ulong, Inode> _inodes = new();
+    private readonly ulong[] _inodeUsed;
+    private readonly uint[] _generations;
+    private readonly object _itLock = new();
+    private readonly ReaderWriterLockSlim _ns = new(LockRecursionPolicy.NoRecursion);
+    private readonly List<BlockRun> _deferredFrees = [];
+    private readonly object _deferLock = new();
+    private long _freeInodes;
+    private long _inodeCursor;
+    private volatile Exception? _failed;
+    private int _disposed;
+
+    internal BlockAllocator Allocator => _alloc;
+    internal Superblock Geometry => _sb;
+    internal PmemDevice Dev => _dev;
+
+    /// <summary>The device the volume lives on.</summary>
+    public PmemDevice Device => _dev;
+
+    /// <summary>Inode number of the root directory.</summary>
+    public const ulong RootIno = Layout.RootIno;
+
+    /// <summary>Journal transactions committed since mount.</summary>
+    public long JournalCommits => _journal.Commits;
+
+    /// <summary>Journal checkpoints since mount.</summary>
+    public long JournalCheckpoints => _journal.Checkpoints;
+
+    /// <summary>Transactions replayed from the journal at mount (nonzero after a crash).</summary>
+    public int ReplayedTransactions { get; }
+
+    /// <summary>Orphaned inodes (unlinked while open, then a crash) freed at mount.</summary>
+    public int OrphansFreed { get; private set; }
+
+    /// <summary>The volume's identity.</summary>
+    public Guid Uuid => _sb.Uuid;
+
+    private DaxVolume(PmemDevice dev, bool ownsDevice, Superblock sb, MountOptions options, List<string>? problems = null)
+    {
+        _problems = problems;
+        _dev = dev;
+        _ownsDevice = ownsDevice;
+        _sb = sb;
+        _options = options;
+        _page = dev.Granularity == Granularity.Page;
+        _tracker = _page ? new DirtyExtentTracker(dev) : null;
+        _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd);
+        _inodeUsed = new ulong[(sb.InodeCount + 64) / 64 + 1];
+        _generations = new uint[sb.InodeCount + 1];
+        _journal = JournalLog.Recover(dev, sb, _tracker, out int replayed);
+        if (replayed < 0 && problems is null)
+            throw new DaxFsException(Errno.EROFS, $"the volume's journal holds {-replayed} committed transactions to replay; open the device writable");
+        ReplayedTransactions = replayed;
+        Load();
+    }
+
+    /// <summary>Formats <paramref name="device"/> (everything on it is lost) and mounts the new volume.</summary>
+    public static DaxVolume Format(PmemDevice device, FormatOptions? format = null, MountOptions? mount = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        format ??= new FormatOptions();
+        var sb = Superblock.ForDevice(device.Length, format.JournalBytes, format.InodeCount, NowNs());
+        WriteEmptyVolume(device, sb);
+        return new DaxVolume(device, false, sb, mount ?? new MountOptions());
+    }
+
+    /// <summary>Mounts the volume on <paramref name="device"/>: replays the journal, loads the metadata, frees
+    /// orphans. A corrupted volume raises <see cref="DaxFsCorruptedException"/> and is left as it was found (but
+    /// for a journal replay, which any mount performs).</summary>
+    public static DaxVolume Mount(PmemDevice device, MountOptions? mount = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return new DaxVolume(device, false, ReadSuperblock(device), mount ?? new MountOptions());
+    }
+
+    /// <summary>Creates a device file of <paramref name="size"/> bytes at <paramref name="path"/>, formats it and
+    /// mounts it; the volume owns the device.</summary>
+    public static DaxVolume Create(string path, long size, PmemOpenOptions? device = null, FormatOptions? format = null, MountOptions? mount = null)
+    {
+        var dev = PmemDevice.Create(path, size, device);
+        try
+        {
+            format ??= new FormatOptions();
+            var sb = Superblock.ForDevice(dev.Length, format.JournalBytes, format.InodeCount, NowNs());
+            WriteEmptyVolume(dev, sb);
+            return new DaxVolume(dev, true, sb, mount ?? new MountOptions());
+        }
+        catch
+        {
+            dev.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>Opens the device at <paramref name="path"/> and mounts it; the volume owns the device.</summary>
+    public static DaxVolume Open(string path, PmemOpenOptions? device = null, MountOptions? mount = null)
+    {
+        var dev = PmemDevice.Open(path, device);
+        try
+        {
+            return new DaxVolume(dev, true, ReadSuperblock(dev), mount ?? new MountOptions());
+        }
+        catch
+        {
+            dev.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The primary superblock, or the backup when the primary fails validation.</summary>
+    internal static Superblock ReadSuperblock(PmemDevice device)
+    {
+        if (device.Length < Layout.MinDeviceBytes)
+            throw new DaxFsCorruptedException("superblock", 0, $"the device has {device.Length} bytes, fewer than any volume");
+        try
+        {
+            return Superblock.Decode(device.GetSpan(0, Superblock.Size), 0, device.Length);
+        }
+        catch (DaxFsCorruptedException primary)
+        {
+            long backup = (device.Length / Layout.BlockSize - 1) * Layout.BlockSize;
+            try
+            {
+                return Superblock.Decode(device.GetSpan(backup, Superblock.Size), backup, device.Length);
+            }
+            catch (DaxFsCorruptedException)
+            {
+                throw primary;
+            }
+        }
+    }
+
+    /// <summary>mkfs: superblocks, an empty journal, a zeroed inode table with the root directory.</summary>
+    private static void WriteEmptyVolume(PmemDevice dev, Superblock sb)
+    {
+        if (dev.IsReadOnly)
+            throw new DaxFsException(Errno.EROFS, "cannot format a read-only device");
+        dev.Fill(sb.InodeTableStart * Layout.BlockSize, sb.InodeTableBlocks * Layout.BlockSize, 0, PersistFlags.NoDrain);
+        JournalLog.Format(dev, sb);
+        long now = NowNs();
+        var root = new InodeRecord
+        {
+            Mode = FileModes.Directory | 0x1ED, Nlink = 2, AtimeNs = now, MtimeNs = now, CtimeNs = now, BtimeNs = now,
+            Generation = 1, Parent = Layout.RootIno, NextDirentId = DirFirstId,
+        };
+        Span<byte> img = stackalloc byte[Layout.InodeSize];
+        root.Encode(img, Layout.RootIno);
+        dev.Copy(sb.InodeOffset(Layout.RootIno), img, PersistFlags.NoDrain);
+        byte[] enc = sb.Encode();
+        long backup = (sb.BlockCount - 1) * Layout.BlockSize;
+        dev.Fill(backup, Layout.BlockSize, 0, PersistFlags.NoDrain);
+        dev.Copy(backup, enc, PersistFlags.NoDrain);
+        dev.Drain();
+        if (dev.Granularity == Granularity.Page)
+            dev.Persist(0, dev.Length);
+        // The primary superblock last: until it is durable the device is not a volume.
+        dev.Fill(0, Layout.BlockSize, 0, PersistFlags.NoDrain);
+        dev.Copy(0, enc, PersistFlags.None);
+    }
+
+    /// <summary>Makes every completed call durable: on Page devices msync of the dirty data, then the journal; on
+    /// CacheLine devices calls are durable already.</summary>
+    public void Sync()
+    {
+        ThrowIfFailed();
+        if (!_page)
+            return;
+        try
+        {
+            _journal.Sync();
+        }
+        catch (Exception e) when (e is not DaxFsException)
+        {
+            Fail(e);
+            throw new DaxFsException(Errno.EIO, "sync failed and the volume has shut down", e);
+        }
+        ReleaseDeferredFrees();
+    }
+
+    /// <summary>Writes the journal's transactions home and empties it (unmount does this).</summary>
+    public void Checkpoint()
+    {
+        ThrowIfFailed();
+        _journal.Checkpoint();
+        ReleaseDeferredFrees();
+    }
+
+    /// <summary>statfs(2).</summary>
+    public VolumeStats StatFs()
+    {
+        lock (_itLock)
+            return new VolumeStats(Layout.BlockSize, _alloc.TotalBlocks, _alloc.FreeBlocks, _sb.InodeCount, _freeInodes,
+                Layout.MaxNameBytes, _alloc.FreeGroups);
+    }
+
+    /// <summary>Syncs, checkpoints and unmounts; disposes the device if the volume opened it.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        try
+        {
+            if (_failed is null && !_dev.IsReadOnly)
+            {
+                _journal.Checkpoint();
+                ReleaseDeferredFrees();
+            }
+        }
+        finally
+        {
+            if (_ownsDevice)
+                _dev.Dispose();
+        }
+    }
+
+    /// <summary>Shuts the volume down after a failure that left DRAM and media apart.</summary>
+    internal void Fail(Exception e) => _failed ??= e;
+
+    /// <summary>EIO once the volume has shut down; ObjectDisposed after Dispose.</summary>
+    internal void ThrowIfFailed()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_failed is { } f)
+            throw new DaxFsException(Errno.EIO, $"the volume shut down after an earlier failure: {f.Message}", f);
+    }
+
+    /// <summary>Commits a transaction: ordered bytes durable, then the inode images through the journal.</summary>
+    internal void CommitTx(Tx tx)
+    {
+        if (tx.Dirty.Count > 0)
+        {
+            if (tx.Ordered && !_page)
+                _dev.Drain();
+            var records = new List<(long, byte[])>(tx.Dirty.Count);
+            foreach (Inode i in tx.Dirty)
+            {
+                byte[] img = new byte[Layout.InodeSize];
+                i.Rec.Encode(img, i.Ino);
+                records.Add((_sb.InodeOffset(i.Ino), img));
+            }
+            _journal.Commit(records);
+        }
+        if (tx.Freed.Count > 0)
+        {
+            if (_page)
+            {
+                lock (_deferLock)
+                    _deferredFrees.AddRange(tx.Freed);
+            }
+            else
+            {
+                foreach (BlockRun r in tx.Freed)
+                    _alloc.Free(r.Start, r.Count);
+            }
+        }
+        if (_page && _options.Sync)
+        {
+            _journal.Sync();
+            ReleaseDeferredFrees();
+        }
+    }
+
+    /// <summary>Page devices: blocks freed by transactions that are now durable become allocatable.</summary>
+    private void ReleaseDeferredFrees()
+    {
+        lock (_deferLock)
+        {
+            foreach (BlockRun r in _deferredFrees)
+                _alloc.Free(r.Start, r.Count);
+            _deferredFrees.Clear();
+        }
+    }
+
+    /// <summary>Stores bytes that must be durable before the commit: non-temporal stores without a fence on
+    /// pmem; plain stores plus a dirty mark (msync at Sync) on Page devices.</summary>
+    internal void OrderedWrite(Tx tx, long offset, ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+            return;
+        tx.Ordered = true;
+        if (_page)
+        {
+            _dev.Write(offset, data);
+            _tracker!.MarkDirty(offset, data.Length);
+        }
+        else
+        {
+            _dev.Copy(offset, data, PersistFlags.NoDrain);
+        }
+    }
+
+    /// <summary>As <see cref="OrderedWrite"/>, for a fill.</summary>
+    internal void OrderedFill(Tx tx, long offset, long length, byte value)
+    {
+        if (length <= 0)
+            return;
+        tx.Ordered = true;
+        if (_page)
+        {
+            _dev.Fill(offset, length, value, PersistFlags.NoFlush);
+            _tracker!.MarkDirty(offset, length);
+        }
+        else
+        {
+            _dev.Fill(offset, length, value, PersistFlags.NoDrain);
+        }
+    }
+
+    /// <summary>Nanoseconds since the Unix epoch.</summary>
+    internal static long NowNs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+    /// <summary>The live inode <paramref name="ino"/>, or ENOENT.</summary>
+    internal Inode Get(ulong ino)
+    {
+        if (_inodes.TryGetValue(ino, out Inode? i) && !i.Freed)
+            return i;
+        throw new DaxFsException(Errno.ENOENT, $"no inode {ino}");
+    }
+}

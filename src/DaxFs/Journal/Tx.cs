@@ -1,0 +1,122 @@
+using DaxFs.Allocation;
+using DaxFs.Namespace;
+
+namespace DaxFs.Journal;
+
+/// <summary>Tx -- one mutating call's transaction. The call first validates and reserves every block it may need
+/// (so that ENOSPC, like every other refusal, happens before anything changes), then changes DRAM state, writes
+/// ordered bytes (data, log records) in place, and commits: a fence (the ordered bytes are durable), then the
+/// images of the inodes it touched through the journal. Blocks it freed return to the allocator only once the
+/// commit is durable. A failure after the first change leaves DRAM ahead of the media: the volume is then shut
+/// down (every later mutating call fails with EIO) rather than left to diverge.</summary>
+internal sealed class Tx : IDisposable
+{
+    private readonly DaxVolume _v;
+    private readonly List<Inode> _dirty = new(4);
+    private readonly List<BlockRun> _allocated = [];
+    private long _reserved;
+    private bool _mutating;
+    private bool _done;
+
+    public Tx(DaxVolume v) => _v = v;
+
+    /// <summary>Blocks freed by this call, released after the commit is durable.</summary>
+    public List<BlockRun> Freed { get; } = [];
+
+    /// <summary>Whether bytes were written in place that must be durable before the commit.</summary>
+    public bool Ordered { get; set; }
+
+    /// <summary>The inodes whose images this transaction journals.</summary>
+    public IReadOnlyList<Inode> Dirty => _dirty;
+
+    /// <summary>Reserves <paramref name="blocks"/> blocks for this call; ENOSPC before anything changed.</summary>
+    public void Reserve(long blocks)
+    {
+        if (blocks <= 0)
+            return;
+        _v.Allocator.Reserve(blocks);
+        _reserved += blocks;
+    }
+
+    /// <summary>Reserves if the space is there; false (and nothing reserved) otherwise.</summary>
+    public bool TryReserve(long blocks)
+    {
+        if (blocks <= 0)
+            return true;
+        if (!_v.Allocator.TryReserve(blocks))
+            return false;
+        _reserved += blocks;
+        return true;
+    }
+
+    /// <summary>Marks the point after which a failure shuts the volume down.</summary>
+    public void BeginChanges()
+    {
+        _v.ThrowIfFailed();
+        _mutating = true;
+    }
+
+    /// <summary>Journals <paramref name="inode"/>'s image at commit.</summary>
+    public void Touch(Inode inode)
+    {
+        if (!_dirty.Contains(inode))
+            _dirty.Add(inode);
+    }
+
+    /// <summary>Allocates from this call's reservation.</summary>
+    public List<BlockRun> Allocate(long count, long hint, bool aligned)
+    {
+        if (count > _reserved)
+            throw new InvalidOperationException($"allocation of {count} blocks exceeds the {_reserved} reserved");
+        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned);
+        _reserved -= count;
+        _allocated.AddRange(runs);
+        return runs;
+    }
+
+    /// <summary>Frees blocks once this transaction is durable.</summary>
+    public void Free(long start, long count)
+    {
+        if (count > 0)
+            Freed.Add(new BlockRun(start, count));
+    }
+
+    /// <summary>Makes the ordered bytes durable, then the inode images; releases freed blocks and the unused
+    /// reservation.</summary>
+    public void Commit()
+    {
+        try
+        {
+            _v.CommitTx(this);
+            _done = true;
+        }
+        catch (Exception e) when (_mutating)
+        {
+            _v.Fail(e);
+            throw new DaxFsException(Errno.EIO, "the volume could not commit a change and has shut down", e);
+        }
+        finally
+        {
+            if (_reserved > 0)
+                _v.Allocator.Unreserve(_reserved);
+            _reserved = 0;
+        }
+    }
+
+    /// <summary>Undoes an uncommitted call: before any change, returns its blocks; after one, shuts the volume down.</summary>
+    public void Dispose()
+    {
+        if (_done)
+            return;
+        _done = true;
+        if (_mutating)
+        {
+            _v.Fail(new InvalidOperationException("a call failed after changing DRAM state"));
+            return;
+        }
+        foreach (BlockRun r in _allocated)
+            _v.Allocator.Free(r.Start, r.Count);
+        if (_reserved > 0)
+            _v.Allocator.Unreserve(_reserved);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Runtime.InteropServices;
+
+namespace DaxFs.Namespace;
+
+/// <summary>A directory entry in DRAM.</summary>
+internal readonly record struct DirSlot(ulong Ino, ulong Id, byte Type);
+
+/// <summary>DirIndex -- a directory's entries in DRAM: by name (hash) for lookup, and by entry id (ids only grow) for
+/// listing with cookies that stay valid while other entries come and go. Removal leaves a tombstone in the id order,
+/// swept when tombstones outnumber entries, so unlink is O(1) amortized even in large directories.</summary>
+internal sealed class DirIndex
+{
+    private readonly Dictionary<byte[], DirSlot> _byName = new(NameComparer.Instance);
+    private readonly Dictionary<byte[], DirSlot>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
+    private readonly List<(ulong Id, byte[]? Name)> _order = [];
+
+    public DirIndex() => _lookup = _byName.GetAlternateLookup<ReadOnlySpan<byte>>();
+
+    /// <summary>Entries.</summary>
+    public int Count => _byName.Count;
+
+    /// <summary>The entry named <paramref name="name"/>.</summary>
+    public bool TryGet(ReadOnlySpan<byte> name, out DirSlot slot) => _lookup.TryGetValue(name, out slot);
+
+    /// <summary>The entry with id <paramref name="id"/>, if any.</summary>
+    public bool TryGetById(ulong id, out byte[] name, out DirSlot slot)
+    {
+        int i = IndexOf(id);
+        if (i >= 0 && _order[i].Name is { } n && _byName.TryGetValue(n, out slot))
+        {
+            name = n;
+            return true;
+        }
+        name = [];
+        slot = default;
+        return false;
+    }
+
+    /// <summary>Adds an entry; its id must be larger than every id so far.</summary>
+    public void Add(byte[] name, DirSlot slot)
+    {
+        if (_order.Count > 0 && _order[^1].Id >= slot.Id)
+            throw new InvalidOperationException($"directory entry id {slot.Id} is not increasing");
+        _byName.Add(name, slot);
+        _order.Add((slot.Id, name));
+    }
+
+    /// <summary>Removes the entry named <paramref name="name"/>.</summary>
+    public DirSlot Remove(ReadOnlySpan<byte> name)
+    {
+        if (!_lookup.Remove(name, out byte[]? key, out DirSlot slot))
+            throw new KeyNotFoundException("no such directory entry");
+        int i = IndexOf(slot.Id);
+        _order[i] = (slot.Id, null);
+        if (_order.Count > 64 && _byName.Count < _order.Count / 2)
+            _order.RemoveAll(e => e.Name is null);
+        _ = key;
+        return slot;
+    }
+
+    /// <summary>Entries with an id above <paramref name="afterId"/>, in id order.</summary>
+    public IEnumerable<(byte[] Name, DirSlot Slot)> After(ulong afterId)
+    {
+        int lo = 0, hi = _order.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_order[mid].Id <= afterId)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (int i = lo; i < _order.Count; i++)
+            if (_order[i].Name is { } n)
+                yield return (n, _byName[n]);
+    }
+
+    /// <summary>Every entry in id order.</summary>
+    public IEnumerable<(byte[] Name, DirSlot Slot)> All => After(0);
+
+    private int IndexOf(ulong id)
+    {
+        int lo = 0, hi = _order.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            ulong m = _order[mid].Id;
+            if (m == id)
+                return mid;
+            if (m < id)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        return -1;
+    }
+
+    /// <summary>Byte-wise name equality, with span lookups that allocate nothing.</summary>
+    private sealed class NameComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+    {
+        public static readonly NameComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => Hash(obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate) => Hash(alternate);
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+
+        private static int Hash(ReadOnlySpan<byte> s)
+        {
+            var h = new HashCode();
+            h.AddBytes(s);
+            return h.ToHashCode();
+        }
+    }
+}
