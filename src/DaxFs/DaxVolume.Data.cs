@@ -143,7 +143,7 @@ public sealed partial class DaxVolume
     private void WriteRange(Tx tx, Inode i, long offset, long end, ReadOnlySpan<byte> data, long size)
     {
         ExtentMap map = i.Map!;
-        bool aligned = Math.Max(size, end) >= Layout.GroupBytes || end - offset >= Layout.GroupBytes;
+        bool large = Math.Max(size, end) >= Layout.GroupBytes;
         long visibleBlocks = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
         long pos = offset;
         while (pos < end)
@@ -169,6 +169,10 @@ public sealed partial class DaxVolume
             long hint = map.ContinuationHint(b0);
             if (kind == MapKind.Mapped)
                 hint = -1;
+            // 2 MiB-aligned fresh groups for big allocations and for a large file growing past its end (an append that
+            // cannot continue in place starts a new aligned group); copy-on-write and small hole fills take space in
+            // partly used groups, so that whole free groups survive aging.
+            bool aligned = count >= Layout.BlocksPerGroup || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
             long lookupBlock = b0;
             foreach (BlockRun run in tx.Allocate(count, hint, aligned))
             {
