@@ -20,7 +20,7 @@ public sealed partial class DaxVolume
         if (offset < 0)
             throw new DaxFsException(Errno.EINVAL, $"negative offset {offset}");
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;
@@ -56,7 +56,7 @@ public sealed partial class DaxVolume
         if (offset < 0 || length < 0)
             throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
@@ -87,7 +87,7 @@ public sealed partial class DaxVolume
         Inode i = GetRegular(ino);
         if (data.IsEmpty)
             return 0;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             using var tx = new Tx(this);
@@ -304,7 +304,7 @@ public sealed partial class DaxVolume
             if (sz > Layout.MaxFileBytes)
                 throw new DaxFsException(Errno.EFBIG, $"size {sz} is larger than the largest file {Layout.MaxFileBytes}");
         }
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             using var tx = new Tx(this);
@@ -362,7 +362,7 @@ public sealed partial class DaxVolume
         if (!i.IsRegular)
             throw new DaxFsException(Errno.ENODEV, $"inode {ino} is not a regular file");
         long end = offset + length;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             using var tx = new Tx(this);
@@ -493,7 +493,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;

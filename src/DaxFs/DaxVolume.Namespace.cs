@@ -15,7 +15,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             return i.Attributes;
@@ -96,7 +96,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             if (!i.IsSymlink)
@@ -336,7 +336,7 @@ public sealed partial class DaxVolume
         try
         {
             Inode dir = GetDir(ino);
-            dir.Lock.EnterReadLock();
+            EnterRead(dir);
             try
             {
                 if (cookie < 1)
@@ -367,7 +367,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             i.Pins++;
@@ -420,7 +420,7 @@ public sealed partial class DaxVolume
                 throw new DaxFsException(Errno.EEXIST, $"'{Show(name)}' exists in directory {parent}");
             if (isDir && dir.Rec.Nlink >= MaxLinks)
                 throw new DaxFsException(Errno.EMLINK, $"directory {parent} has too many links");
-            dir.Lock.EnterWriteLock();
+            EnterWrite(dir);
             try
             {
                 using var tx = new Tx(this);
@@ -569,7 +569,13 @@ public sealed partial class DaxVolume
         var distinct = inodes.Where(i => i is not null).Distinct().OrderBy(i => i!.Ino).ToArray();
         foreach (Inode? i in distinct)
             i!.Lock.EnterWriteLock();
-        return new LockSet(distinct!);
+        var set = new LockSet(distinct!);
+        if (distinct.Any(i => i!.Freed))
+        {
+            set.Dispose();
+            throw new DaxFsException(Errno.ENOENT, "an inode of this call was removed");
+        }
+        return set;
     }
 
     /// <summary>Releases the locks of <see cref="LockAll"/>.</summary>
@@ -583,4 +589,26 @@ public sealed partial class DaxVolume
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+
+    /// <summary>Read-locks an inode that was looked up before the lock: if it was freed meanwhile, ENOENT.</summary>
+    private static void EnterRead(Inode i)
+    {
+        i.Lock.EnterReadLock();
+        if (i.Freed)
+        {
+            i.Lock.ExitReadLock();
+            throw new DaxFsException(Errno.ENOENT, $"inode {i.Ino} was removed");
+        }
+    }
+
+    /// <summary>Write-locks an inode that was looked up before the lock: if it was freed meanwhile, ENOENT.</summary>
+    private static void EnterWrite(Inode i)
+    {
+        i.Lock.EnterWriteLock();
+        if (i.Freed)
+        {
+            i.Lock.ExitWriteLock();
+            throw new DaxFsException(Errno.ENOENT, $"inode {i.Ino} was removed");
+        }
+    }
 }

@@ -13,7 +13,7 @@ public sealed partial class DaxVolume
         ThrowIfDisposed();
         ValidateXattrName(name);
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             foreach (var (n, v) in i.Xattrs ?? [])
@@ -35,7 +35,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             return (i.Xattrs ?? []).Select(e => (byte[])e.Name.Clone()).ToList();
@@ -57,7 +57,7 @@ public sealed partial class DaxVolume
         if (value.Length > ushort.MaxValue)
             throw new DaxFsException(Errno.E2BIG, $"an attribute value of {value.Length} bytes is too large");
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             var set = (i.Xattrs ?? []).ToList();
@@ -90,7 +90,7 @@ public sealed partial class DaxVolume
         ThrowIfDisposed();
         ValidateXattrName(name);
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             var set = (i.Xattrs ?? []).ToList();
