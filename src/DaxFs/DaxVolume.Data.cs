@@ -90,7 +90,7 @@ public sealed partial class DaxVolume
         EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long end = offset + data.Length;
             tx.Reserve(WriteReservation(i, offset, end));
             tx.BeginChanges();
@@ -307,7 +307,7 @@ public sealed partial class DaxVolume
         EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             if (changes.Size is not null)
                 tx.Reserve(LogBlocksFor(24));
             tx.BeginChanges();
@@ -365,7 +365,7 @@ public sealed partial class DaxVolume
         EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long size = i.Rec.Size;
             long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;

@@ -264,7 +264,7 @@ public sealed partial class DaxVolume
     {
         foreach (Inode i in _inodes.Values.Where(i => i.Rec.Nlink == 0).ToList())
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             tx.BeginChanges();
             FreeInode(tx, i);
             tx.Commit();

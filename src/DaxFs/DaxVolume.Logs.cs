@@ -9,6 +9,9 @@ public sealed partial class DaxVolume
 {
     private const int LogPayload = Layout.BlockSize - LogFormat.HeaderSize;
 
+    [ThreadStatic]
+    private static byte[]? t_logBuffer; // a block's worth of records being appended (no stackalloc zeroing per call)
+
     /// <summary>Worst-case new log blocks to append records totalling <paramref name="bytes"/> (each at most
     /// <see cref="LogFormat.MaxRecord"/>), whatever the tail block holds.</summary>
     internal static long LogBlocksFor(long bytes) => bytes <= 0 ? 0 : (bytes + LogPayload - LogFormat.MaxRecord - 1) / (LogPayload - LogFormat.MaxRecord) + 1;
@@ -17,7 +20,7 @@ public sealed partial class DaxVolume
     /// block chained behind it (allocated from the transaction's reservation). Committed bytes are never touched.</summary>
     internal void AppendLog(Tx tx, Inode inode, ReadOnlySpan<LogRecord> records)
     {
-        Span<byte> buf = stackalloc byte[Layout.BlockSize];
+        Span<byte> buf = t_logBuffer ??= new byte[Layout.BlockSize];
         int bufStart = 0, bufLen = 0;   // pending bytes for the current tail block, written in one store
         ref InodeRecord r = ref inode.Rec;
         foreach (ref readonly LogRecord rec in records)

@@ -112,7 +112,7 @@ public sealed partial class DaxVolume
     /// <summary>Writes the set into a new block (ordered), switches the inode to it and frees the old one.</summary>
     private void StoreXattrs(Inode i, List<(byte[] Name, byte[] Value)> set)
     {
-        using var tx = new Tx(this);
+        using var tx = Tx.Begin(this);
         tx.Reserve(set.Count > 0 ? 1 : 0);
         tx.BeginChanges();
         long old = i.Rec.XattrBlock;

@@ -259,14 +259,11 @@ public sealed partial class DaxVolume : IDisposable
         {
             if (tx.Ordered && !_page)
                 _dev.Drain();
-            var records = new List<(long, byte[])>(tx.Dirty.Count);
+            JournalLog.TxBuilder b = tx.Builder;
+            b.Reset();
             foreach (Inode i in tx.Dirty)
-            {
-                byte[] img = new byte[Layout.InodeSize];
-                i.Rec.Encode(img, i.Ino);
-                records.Add((_sb.InodeOffset(i.Ino), img));
-            }
-            _journal.Commit(records);
+                i.Rec.Encode(b.Add(_sb.InodeOffset(i.Ino), Layout.InodeSize), i.Ino);
+            _journal.Commit(b);
         }
         if (tx.Freed.Count > 0)
         {

@@ -11,14 +11,32 @@ namespace DaxFs.Journal;
 /// down (every later mutating call fails with EIO) rather than left to diverge.</summary>
 internal sealed class Tx : IDisposable
 {
-    private readonly DaxVolume _v;
+    [ThreadStatic]
+    private static Tx? t_spare;
+
+    private DaxVolume _v;
     private readonly List<Inode> _dirty = new(4);
     private readonly List<BlockRun> _allocated = [];
     private long _reserved;
     private bool _mutating;
     private bool _done;
 
-    public Tx(DaxVolume v) => _v = v;
+    private Tx(DaxVolume v) => _v = v;
+
+    /// <summary>A transaction for one call of <paramref name="v"/>; transactions are recycled per thread (a call's hot
+    /// path then allocates nothing for its bookkeeping).</summary>
+    public static Tx Begin(DaxVolume v)
+    {
+        Tx? t = t_spare;
+        if (t is null)
+            return new Tx(v);
+        t_spare = null;
+        t._v = v;
+        return t;
+    }
+
+    /// <summary>The journal transaction this call's inode images are encoded into.</summary>
+    public Journal.TxBuilder Builder { get; } = new();
 
     /// <summary>Blocks freed by this call, released after the commit is durable.</summary>
     public List<BlockRun> Freed { get; } = [];
@@ -103,20 +121,32 @@ internal sealed class Tx : IDisposable
         }
     }
 
-    /// <summary>Undoes an uncommitted call: before any change, returns its blocks; after one, shuts the volume down.</summary>
+    /// <summary>Undoes an uncommitted call: before any change, returns its blocks; after one, shuts the volume down.
+    /// Then recycles the transaction.</summary>
     public void Dispose()
     {
-        if (_done)
-            return;
-        _done = true;
-        if (_mutating)
+        if (!_done)
         {
-            _v.Fail(new InvalidOperationException("a call failed after changing DRAM state"));
-            return;
+            _done = true;
+            if (_mutating)
+            {
+                _v.Fail(new InvalidOperationException("a call failed after changing DRAM state"));
+            }
+            else
+            {
+                foreach (BlockRun r in _allocated)
+                    _v.Allocator.Free(r.Start, r.Count);
+                if (_reserved > 0)
+                    _v.Allocator.Unreserve(_reserved);
+            }
         }
-        foreach (BlockRun r in _allocated)
-            _v.Allocator.Free(r.Start, r.Count);
-        if (_reserved > 0)
-            _v.Allocator.Unreserve(_reserved);
+        _dirty.Clear();
+        _allocated.Clear();
+        Freed.Clear();
+        _reserved = 0;
+        _mutating = false;
+        _done = false;
+        Ordered = false;
+        t_spare = this;
     }
 }
