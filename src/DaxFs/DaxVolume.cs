@@ -144,18 +144,38 @@ public sealed partial class DaxVolume : IDisposable
         {
             return Superblock.Decode(device.GetSpan(0, Superblock.Size), 0, device.Length);
         }
-        catch (DaxFsCorruptedException primary)
+        catch (DaxFsCorruptedException)
         {
-            long backup = (device.Length / Layout.BlockSize - 1) * Layout.BlockSize;
+            Superblock? backup = FindBackupSuperblock(device);
+            if (backup is null)
+                throw;
+            return backup;
+        }
+    }
+
+    /// <summary>The backup superblock: at the device's last block, or -- when the device grew after mkfs -- at the
+    /// last block of the volume, found by scanning back (at most 1 GiB) for a valid superblock that places its backup
+    /// exactly where it was found.</summary>
+    private static Superblock? FindBackupSuperblock(PmemDevice device)
+    {
+        long last = device.Length / Layout.BlockSize - 1;
+        long floor = Math.Max(Layout.MinDeviceBytes / Layout.BlockSize - 1, last - (1L << 30) / Layout.BlockSize);
+        for (long b = last; b >= floor; b--)
+        {
+            long off = b * Layout.BlockSize;
+            if (device.ReadUInt64(off) != Layout.SuperMagic)
+                continue;
             try
             {
-                return Superblock.Decode(device.GetSpan(backup, Superblock.Size), backup, device.Length);
+                Superblock sb = Superblock.Decode(device.GetSpan(off, Superblock.Size), off, device.Length);
+                if (sb.BlockCount - 1 == b)
+                    return sb;
             }
             catch (DaxFsCorruptedException)
             {
-                throw primary;
             }
         }
+        return null;
     }
 
     /// <summary>mkfs: superblocks, an empty journal, a zeroed inode table with the root directory.</summary>

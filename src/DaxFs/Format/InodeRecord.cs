@@ -138,6 +138,8 @@ internal struct InodeRecord
         }
         if (type == FileModes.Directory && (r.Parent < 1 || r.Parent > (ulong)sb.InodeCount))
             throw new DaxFsCorruptedException(what, offset, $"parent inode {r.Parent} is out of range");
+        if (type == FileModes.Symlink && (r.Size < 1 || r.Size > Layout.MaxSymlinkBytes))
+            throw new DaxFsCorruptedException(what, offset, $"symbolic link target of {r.Size} bytes is out of range");
         if ((r.Flags & FlagInlineTarget) != 0 && (type != FileModes.Symlink || r.Size > InlineSize || r.Size < 1))
             throw new DaxFsCorruptedException(what, offset, $"inline symlink target of {r.Size} bytes is invalid");
         return r;
