@@ -21,8 +21,8 @@ internal sealed class BlockAllocator
     private readonly long _dataStart, _dataEnd;
     private readonly ulong[] _bits;                     // 1 = free, one bit per device block
     private readonly int[] _groupFree;
-    private readonly SortedSet<long> _fullGroups = [];  // every data block of the group free, group of 512
-    private readonly SortedSet<long> _partialGroups = []; // some but not all free
+    private readonly GroupSet _fullGroups;     // every data block of the group free, group of 512
+    private readonly GroupSet _partialGroups;  // some but not all free
     private readonly object _lock = new();
     private long _free;
     private long _reserved;
@@ -34,6 +34,8 @@ internal sealed class BlockAllocator
         _dataEnd = dataEnd;
         _bits = new ulong[(dataEnd + 63) / 64];
         _groupFree = new int[(dataEnd + Layout.BlocksPerGroup - 1) / Layout.BlocksPerGroup];
+        _fullGroups = new GroupSet(_groupFree.Length);
+        _partialGroups = new GroupSet(_groupFree.Length);
     }
 
     /// <summary>Free blocks not promised to a call in progress.</summary>
@@ -157,7 +159,7 @@ internal sealed class BlockAllocator
             }
             while (need > 0)
             {
-                long g = _partialGroups.Count > 0 ? _partialGroups.Min : _fullGroups.Count > 0 ? _fullGroups.Min : -1;
+                long g = _partialGroups.Count > 0 ? _partialGroups.Min : _fullGroups.Min;
                 if (g < 0)
                     throw new InvalidOperationException("allocator free count disagrees with its groups");
                 need -= TakeFromGroup(g, need, runs);
@@ -234,15 +236,18 @@ internal sealed class BlockAllocator
         {
             long g = b / Layout.BlocksPerGroup;
             long gEnd = Math.Min(end, (g + 1) * Layout.BlocksPerGroup);
-            int changed = 0;
-            for (; b < gEnd; b++)
+            int changed = (int)(gEnd - b);
+            // Word at a time where the range covers whole words.
+            while (b < gEnd)
             {
-                ulong bit = 1UL << (int)(b & 63);
+                int bitIndex = (int)(b & 63);
+                int n = (int)Math.Min(64 - bitIndex, gEnd - b);
+                ulong mask = (n == 64 ? ulong.MaxValue : ((1UL << n) - 1)) << bitIndex;
                 if (free)
-                    _bits[b >> 6] |= bit;
+                    _bits[b >> 6] |= mask;
                 else
-                    _bits[b >> 6] &= ~bit;
-                changed++;
+                    _bits[b >> 6] &= ~mask;
+                b += n;
             }
             _groupFree[g] += free ? changed : -changed;
             _free += free ? changed : -changed;
