@@ -140,12 +140,7 @@ public sealed partial class DaxVolume
         long live = i.LiveRecords;
         long bytes = i.Dir is { } d ? d.All.Sum(e => (long)LogFormat.Length(LogRecordType.DirAdd, e.Name.Length)) : live * 32;
         tx.Reserve(LogBlocksFor(bytes));
-        // MaybeCompact's rule wants many dead records; force it by pretending the log is long.
-        long saved = i.Rec.LogRecordCount;
-        i.Rec.LogRecordCount = Math.Max(saved, 2 * live + 64 + 1);
-        MaybeCompact(tx, i);
-        if (i.Rec.LogRecordCount == Math.Max(saved, 2 * live + 64 + 1))
-            i.Rec.LogRecordCount = saved;
+        CompactLog(tx, i, live);
     }
 
     /// <summary>Link counts from the directory tree; unreachable inodes go to /lost+found.</summary>
