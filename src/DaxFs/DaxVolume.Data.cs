@@ -174,7 +174,7 @@ public sealed partial class DaxVolume
             // partly used groups, so that whole free groups survive aging.
             bool aligned = count >= Layout.BlocksPerGroup || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
             long lookupBlock = b0;
-            foreach (BlockRun run in tx.Allocate(count, hint, aligned))
+            foreach (BlockRun run in tx.Allocate(count, hint, aligned, b0))
             {
                 long segEnd = Math.Min(end, (b0 + run.Count) << Layout.BlockShift);
                 long oldDev = kind == MapKind.Mapped ? dev + (b0 - lookupBlock) : 0;
@@ -309,7 +309,7 @@ public sealed partial class DaxVolume
         {
             using var tx = Tx.Begin(this);
             if (changes.Size is not null)
-                tx.Reserve(LogBlocksFor(24));
+                tx.Reserve(LogBlocksFor(24), freeing: changes.Size <= i.Rec.Size);
             tx.BeginChanges();
             long now = NowNs();
             if (changes.Size is { } size)
@@ -371,7 +371,7 @@ public sealed partial class DaxVolume
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
             long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
             long edges = (punch || zero) ? 2 : 0;
-            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32));
+            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32), freeing: punch);
             tx.BeginChanges();
             long now = NowNs();
             if (punch || zero)
@@ -449,7 +449,7 @@ public sealed partial class DaxVolume
                 b += n;
                 continue;
             }
-            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned))
+            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned, b))
             {
                 i.Map.Map(b, run.Count, run.Start, unwritten: true);
                 i.Rec.Blocks += run.Count;

@@ -184,12 +184,13 @@ public sealed partial class DaxVolume
         const ulong maxBlock = (ulong)(Layout.MaxFileBytes / Layout.BlockSize) + 1;
         if (inode.Map is { } map)
         {
-            if (rec.A >= maxBlock || rec.B > maxBlock || rec.A + (rec.Type == LogRecordType.ExtentMap ? rec.C : rec.B) > maxBlock)
+            ulong count = rec.Type == LogRecordType.ExtentMap ? rec.C : rec.B;
+            if (rec.A >= maxBlock || count > maxBlock - rec.A)
                 throw new DaxFsCorruptedException(what, offset, "file block range out of range");
             switch (rec.Type)
             {
                 case LogRecordType.ExtentMap:
-                    if (rec.C == 0 || rec.B < (ulong)_sb.DataStart || rec.B + rec.C > (ulong)_sb.DataEnd)
+                    if (rec.C == 0 || rec.B < (ulong)_sb.DataStart || rec.B >= (ulong)_sb.DataEnd || rec.C > (ulong)_sb.DataEnd - rec.B)
                         throw new DaxFsCorruptedException(what, offset, $"device blocks [{rec.B}, +{rec.C}) are outside the data area");
                     map.Map((long)rec.A, (long)rec.C, (long)rec.B, (rec.Flags & 1) != 0);
                     return;

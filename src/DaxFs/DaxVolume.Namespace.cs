@@ -190,7 +190,7 @@ public sealed partial class DaxVolume
                 throw new DaxFsException(Errno.ENOTEMPTY, $"directory '{Show(name)}' is not empty");
             using LockSet locks = LockAll(dir, child);
             using var tx = Tx.Begin(this);
-            tx.Reserve(LogBlocksFor(16));
+            tx.Reserve(LogBlocksFor(16), freeing: true);
             tx.BeginChanges();
             long now = NowNs();
             RemoveEntry(tx, dir, name, now);
@@ -260,7 +260,7 @@ public sealed partial class DaxVolume
             using LockSet locks = LockAll(srcDir, dstDir, src, dst);
             using var tx = Tx.Begin(this);
             long logBytes = 2 * (16 + LogFormat.Length(LogRecordType.DirAdd, Layout.MaxNameBytes));
-            tx.Reserve(LogBlocksFor(logBytes) * (srcDir == dstDir ? 1 : 2));
+            tx.Reserve(LogBlocksFor(logBytes) * (srcDir == dstDir ? 1 : 2), freeing: true);
             tx.BeginChanges();
             long now = NowNs();
             byte[] srcName = name.ToArray(), dstName = newName.ToArray();

@@ -72,7 +72,7 @@ public sealed partial class DaxVolume
                 set.Add((name.ToArray(), value.ToArray()));
             if (XattrFormat.Size(set) > Layout.BlockSize)
                 throw new DaxFsException(Errno.ENOSPC, $"the attributes of inode {ino} would not fit in one {Layout.BlockSize}-byte block");
-            StoreXattrs(i, set);
+            StoreXattrs(i, set, freeing: false);
         }
         finally
         {
@@ -98,7 +98,7 @@ public sealed partial class DaxVolume
             if (at < 0)
                 throw new DaxFsException(Errno.ENODATA, $"inode {ino} has no attribute '{Show(name)}'");
             set.RemoveAt(at);
-            StoreXattrs(i, set);
+            StoreXattrs(i, set, freeing: true);
         }
         finally
         {
@@ -110,10 +110,10 @@ public sealed partial class DaxVolume
     public void RemoveXattr(ulong ino, string name) => RemoveXattr(ino, Encoding.UTF8.GetBytes(name));
 
     /// <summary>Writes the set into a new block (ordered), switches the inode to it and frees the old one.</summary>
-    private void StoreXattrs(Inode i, List<(byte[] Name, byte[] Value)> set)
+    private void StoreXattrs(Inode i, List<(byte[] Name, byte[] Value)> set, bool freeing)
     {
         using var tx = Tx.Begin(this);
-        tx.Reserve(set.Count > 0 ? 1 : 0);
+        tx.Reserve(set.Count > 0 ? 1 : 0, freeing);
         tx.BeginChanges();
         long old = i.Rec.XattrBlock;
         if (set.Count > 0)

@@ -305,6 +305,20 @@ public sealed partial class DaxVolume : IDisposable
         }
     }
 
+    /// <summary>Page devices, out of space: syncs so that the blocks freed by earlier calls become allocatable;
+    /// true if there were any.</summary>
+    internal bool ReleasePendingFrees()
+    {
+        lock (_deferLock)
+        {
+            if (_deferredFrees.Count == 0)
+                return false;
+        }
+        _journal.Sync();
+        ReleaseDeferredFrees();
+        return true;
+    }
+
     /// <summary>Page devices: blocks freed by transactions that are now durable become allocatable.</summary>
     private void ReleaseDeferredFrees()
     {

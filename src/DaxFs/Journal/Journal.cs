@@ -62,9 +62,10 @@ internal sealed class Journal
     /// <summary>Writes an empty journal (mkfs): header slot 0 with next sequence 1, slot 1 and the first log line zeroed.</summary>
     public static void Format(PmemDevice dev, Superblock sb)
     {
-        dev.Fill(sb.JournalHeaderOffset, Layout.BlockSize, 0, PersistFlags.NoDrain);
+        dev.Fill(sb.JournalHeaderOffset, Layout.BlockSize, 0, PersistFlags.NoDrain); // slot 0 invalid
         dev.Fill(sb.LogOffset, Layout.BlockSize, 0, PersistFlags.NoDrain);
-        WriteSlot(dev, sb, 0, 1, 1);
+        // Slot index = slot sequence & 1, from the first header on: each reset then rewrites the other slot.
+        WriteSlot(dev, sb, 1, 1, 1);
     }
 
     /// <summary>Replays every committed transaction onto the home locations, makes them durable and resets the log;

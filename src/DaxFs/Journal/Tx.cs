@@ -47,12 +47,15 @@ internal sealed class Tx : IDisposable
     /// <summary>The inodes whose images this transaction journals.</summary>
     public IReadOnlyList<Inode> Dirty => _dirty;
 
-    /// <summary>Reserves <paramref name="blocks"/> blocks for this call; ENOSPC before anything changed.</summary>
-    public void Reserve(long blocks)
+    /// <summary>Reserves <paramref name="blocks"/> blocks for this call; ENOSPC before anything changed. A call that
+    /// frees space passes <paramref name="freeing"/> and may use the allocator's pool. On Page devices, blocks freed
+    /// by transactions not yet synced are released (by a sync) before giving up.</summary>
+    public void Reserve(long blocks, bool freeing = false)
     {
         if (blocks <= 0)
             return;
-        _v.Allocator.Reserve(blocks);
+        if (!_v.Allocator.TryReserve(blocks, freeing) && !(_v.ReleasePendingFrees() && _v.Allocator.TryReserve(blocks, freeing)))
+            throw new DaxFsException(Errno.ENOSPC, $"{blocks} blocks are needed and {_v.Allocator.FreeBlocks} are free");
         _reserved += blocks;
     }
 
@@ -61,7 +64,7 @@ internal sealed class Tx : IDisposable
     {
         if (blocks <= 0)
             return true;
-        if (!_v.Allocator.TryReserve(blocks))
+        if (!_v.Allocator.TryReserve(blocks, freeing: false))
             return false;
         _reserved += blocks;
         return true;
@@ -82,11 +85,11 @@ internal sealed class Tx : IDisposable
     }
 
     /// <summary>Allocates from this call's reservation.</summary>
-    public List<BlockRun> Allocate(long count, long hint, bool aligned)
+    public List<BlockRun> Allocate(long count, long hint, bool aligned, long fileBlock = 0)
     {
         if (count > _reserved)
             throw new InvalidOperationException($"allocation of {count} blocks exceeds the {_reserved} reserved");
-        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned);
+        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned, fileBlock);
         _reserved -= count;
         _allocated.AddRange(runs);
         return runs;
