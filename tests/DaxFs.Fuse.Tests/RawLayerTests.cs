@@ -259,6 +259,7 @@ public class RawLayerTests
     public unsafe void EncodesReaddirBufferWithPadding()
     {
         var buffer = new byte[256];
+        buffer.AsSpan().Fill(0xCC); // padding must be zeroed, not left over
         fixed (byte* p = buffer)
         {
             var dir = new FuseDirectoryBuffer();
@@ -296,6 +297,7 @@ public class RawLayerTests
             0, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         using var harness = new DispatcherHarness(init: false);
         var buffer = new byte[160];
+        buffer.AsSpan().Fill(0xCC);
         int size = FuseReplyEncoder.WriteDirentPlus(buffer, harness.Dispatcher.ToEntryOut(entry), 9, 3, 8,
             "abc"u8);
         Assert.Equal(160, size);
