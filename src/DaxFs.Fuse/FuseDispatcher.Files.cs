@@ -51,7 +51,8 @@ internal sealed unsafe partial class FuseDispatcher
         var m = r.Read<FuseReadIn>();
         long offset = Offset(m.Offset, "read offset");
         var reply = c.State.ReadReply;
-        reply.Reset((int)Math.Min(m.Size, int.MaxValue));
+        // A range ending past the largest offset is cut there: reads past the end of a file return nothing.
+        reply.Reset((int)Math.Min(m.Size, Math.Min(int.MaxValue, long.MaxValue - offset)));
         try
         {
             _fs.Read(c.Context, c.Node, m.Fh, offset, reply.MaxLength, reply);
@@ -73,6 +74,7 @@ internal sealed unsafe partial class FuseDispatcher
         var m = r.Read<FuseWriteIn>();
         long offset = Offset(m.Offset, "write offset");
         var data = r.ReadBytes(m.Size);
+        CheckRange(offset, data.Length, "write");
         int written = _fs.Write(c.Context, c.Node, m.Fh, offset, data, (int)m.Flags);
         if (written < 0 || written > data.Length)
             throw new InvalidOperationException($"Write returned {written} for {data.Length} bytes");
@@ -84,8 +86,9 @@ internal sealed unsafe partial class FuseDispatcher
         var m = r.Read<FuseFallocateIn>();
         long offset = Offset(m.Offset, "fallocate offset");
         long length = Offset(m.Length, "fallocate length");
-        if (length == 0 || offset > long.MaxValue - length)
-            throw new FuseMalformedRequestException(Errno.EINVAL, $"fallocate range {offset}+{length}");
+        if (length == 0)
+            throw new FuseMalformedRequestException(Errno.EINVAL, "fallocate of 0 bytes");
+        CheckRange(offset, length, "fallocate");
         _fs.Fallocate(c.Context, c.Node, m.Fh, offset, length, (FuseFallocateFlags)m.Mode);
         ReplyEmpty(c);
     }
@@ -104,11 +107,22 @@ internal sealed unsafe partial class FuseDispatcher
         var m = r.Read<FuseCopyFileRangeIn>();
         // fuse_write_out.size is 32 bits: ask for no more than fits (the caller loops on a short copy).
         long length = (long)Math.Min(m.Len, uint.MaxValue & ~4095u);
-        long copied = _fs.CopyFileRange(c.Context, c.Node, m.FhIn, Offset(m.OffIn, "source offset"),
-            InNode(m.NodeIdOut), m.FhOut, Offset(m.OffOut, "target offset"), length, m.Flags);
+        long offsetIn = Offset(m.OffIn, "source offset"), offsetOut = Offset(m.OffOut, "target offset");
+        CheckRange(offsetIn, length, "copy source");
+        CheckRange(offsetOut, length, "copy target");
+        long copied = _fs.CopyFileRange(c.Context, c.Node, m.FhIn, offsetIn, InNode(m.NodeIdOut), m.FhOut,
+            offsetOut, length, m.Flags);
         if (copied < 0 || copied > length)
             throw new InvalidOperationException($"CopyFileRange returned {copied} for {length} bytes");
         ReplyOk(c, new FuseWriteOut { Size = (uint)copied });
+    }
+
+    /// <summary>Refuses a range whose end passes the largest file offset (the kernel never sends one; a file
+    /// system must not have to guard against the wrap-around).</summary>
+    private static void CheckRange(long offset, long length, string what)
+    {
+        if (offset > long.MaxValue - length)
+            throw new FuseMalformedRequestException(Errno.EFBIG, $"{what} range {offset}+{length} passes 2^63");
     }
 
     private static FuseOpenOut ToOpenOut(in FuseOpenResult result) =>

@@ -131,6 +131,10 @@ public class MalformedRequestTests
         Assert.Equal(EINVAL, h.Errno(Fixtures.Write(96, 2, 2, 1UL << 63, [1])));
         Assert.Equal(EINVAL, h.Errno(Fixtures.Read(97, 2, 2, ulong.MaxValue, 10)));
         Assert.Equal(EINVAL, h.Errno(Fixtures.Fallocate(98, 2, 0, 0, 0)));
+        const int EFBIG = 27; // the end of the range would wrap past 2^63
+        Assert.Equal(EFBIG, h.Errno(Fixtures.Write(120, 2, 2, long.MaxValue - 4, new byte[10])));
+        Assert.Equal(EFBIG, h.Errno(Fixtures.Fallocate(121, 2, long.MaxValue - 4, 10, 0)));
+        Assert.Empty(h.Ok(Fixtures.Read(122, 2, 2, long.MaxValue, 4096)));
     }
 
     [Fact]

@@ -10,6 +10,7 @@ namespace DaxFs.Fuse.Tests;
 public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
 {
     public const int PageSize = 4096;
+    public const long MaxFileSize = 64L << 20; // bounds what a fuzzed fallocate can allocate
     private const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xA000;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly Dictionary<ulong, Node> _nodes = [];
@@ -83,6 +84,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
             {
                 if ((node.Mode & S_IFMT) != S_IFREG)
                     throw Fail(Errno.EINVAL, "truncate of a non-file");
+                CheckSize(r.Size);
                 Truncate(node, r.Size);
                 node.Mtime = now;
             }
@@ -325,6 +327,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     {
         var node = Get(ino);
         long end = offset + length;
+        CheckSize(end);
         if (mode == (FuseFallocateFlags.PunchHole | FuseFallocateFlags.KeepSize))
         {
             Zero(node, offset, Math.Min(end, node.Size), allocate: false);
@@ -380,6 +383,12 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     }
 
     // ---- helpers ----
+
+    private static void CheckSize(long size)
+    {
+        if (size > MaxFileSize)
+            throw Fail(Errno.EFBIG, $"size {size}");
+    }
 
     private static SortedDictionary<string, ulong> NewDirectory() => new(StringComparer.Ordinal);
 
@@ -475,6 +484,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     {
         if (node.Pages is null)
             throw Fail(Errno.EISDIR, "write to a non-file");
+        CheckSize(offset + data.Length);
         for (int done = 0; done < data.Length;)
         {
             long position = offset + done;
