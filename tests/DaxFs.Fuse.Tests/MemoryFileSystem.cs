@@ -29,6 +29,10 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     /// <summary>Read pieces answered from page memory (the zero-copy path).</summary>
     public long SegmentsServed => Interlocked.Read(ref _segmentsServed);
 
+    /// <summary>Called (outside the lock) before every READ / WRITE: lets a test hold a request in flight.</summary>
+    public Action<ulong>? BeforeRead { get; set; }
+    public Action<ulong>? BeforeWrite { get; set; }
+
     public bool InitCalled { get; private set; }
     public int DestroyCalls { get; private set; }
     public FuseConnectionInfo Connection { get; private set; }
@@ -210,6 +214,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     public override void Read(FuseRequestContext context, ulong ino, ulong handle, long offset, int size,
         FuseReadReply reply)
     {
+        BeforeRead?.Invoke(ino);
         _lock.EnterReadLock();
         reply.Hold(new ReadLease(_lock)); // released after the session's writev
         var node = Get(ino);
@@ -235,6 +240,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
     public override int Write(FuseRequestContext context, ulong ino, ulong handle, long offset,
         ReadOnlySpan<byte> data, int flags)
     {
+        BeforeWrite?.Invoke(ino);
         _lock.EnterWriteLock();
         try
         {
