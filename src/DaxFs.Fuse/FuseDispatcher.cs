@@ -22,7 +22,6 @@ internal enum FuseDispatchResult
 /// <see cref="Dispatch"/>. Thread-safe: each worker thread brings its own <see cref="FuseWorkerState"/>.</summary>
 internal sealed unsafe partial class FuseDispatcher
 {
-    private const int EPROTO = 71;
     private readonly IFuseFileSystem _fs;
     private readonly FuseMountOptions _options;
     private readonly ulong _root;
@@ -55,9 +54,10 @@ internal sealed unsafe partial class FuseDispatcher
     /// <summary>Payload bytes a worker's reply buffer must hold: a full read, or the largest xattr value.</summary>
     public int MaxReplyPayload => Math.Max(_options.MaxWrite, FuseKernel.XattrSizeMax + 4096);
 
-    /// <summary>Bytes a worker's request buffer must hold: header, fuse_write_in and a full write, with room to
-    /// spare (the kernel refuses a read of /dev/fuse into a smaller buffer).</summary>
-    public int RequestBufferSize => _options.MaxWrite + 4096;
+    /// <summary>Bytes a worker's request buffer must hold: the largest request plus 4 KiB for headers -- a full
+    /// WRITE, or a SETXATTR with a 64 KiB value (a request that does not fit is failed E2BIG by the kernel; one
+    /// smaller than max_write + 80 bytes makes every read of /dev/fuse fail EINVAL).</summary>
+    public int RequestBufferSize => Math.Max(_options.MaxWrite, FuseKernel.XattrSizeMax + FuseKernel.PathMax) + 4096;
 
     /// <summary>Serves one request read from /dev/fuse.</summary>
     public FuseDispatchResult Dispatch(ReadOnlySpan<byte> request, FuseWorkerState state)

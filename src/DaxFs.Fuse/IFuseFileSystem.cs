@@ -18,14 +18,16 @@ public interface IFuseFileSystem
     /// <summary>The mount is going away (DESTROY, or the session's own unmount); called once.</summary>
     void Destroy();
 
-    /// <summary>LOOKUP: the entry <paramref name="name"/> in directory <paramref name="parent"/> (ENOENT if none).</summary>
+    /// <summary>LOOKUP: the entry <paramref name="name"/> in directory <paramref name="parent"/> (ENOENT if
+    /// none).</summary>
     FuseEntry Lookup(FuseRequestContext context, ulong parent, string name);
 
     /// <summary>FORGET / BATCH_FORGET: the kernel drops <paramref name="lookups"/> references to
     /// <paramref name="ino"/>. No reply; exceptions are logged and ignored.</summary>
     void Forget(ulong ino, ulong lookups);
 
-    /// <summary>GETATTR: the attributes of <paramref name="ino"/>; <paramref name="handle"/> is set for fstat.</summary>
+    /// <summary>GETATTR: the attributes of <paramref name="ino"/>; <paramref name="handle"/> is set for
+    /// fstat.</summary>
     FuseAttributes GetAttr(FuseRequestContext context, ulong ino, ulong? handle);
 
     /// <summary>SETATTR: chmod, chown, truncate, utimens; returns the attributes after the change.</summary>
@@ -62,7 +64,8 @@ public interface IFuseFileSystem
     /// removed by the kernel; O_TRUNC is sent as a separate SETATTR).</summary>
     FuseOpenResult Open(FuseRequestContext context, ulong ino, int flags);
 
-    /// <summary>CREATE: create and open a regular file in one step (ENOSYS makes the kernel use MkNod + Open).</summary>
+    /// <summary>CREATE: create and open a regular file in one step (ENOSYS makes the kernel use MkNod +
+    /// Open).</summary>
     FuseCreateResult Create(FuseRequestContext context, ulong parent, string name, uint mode, uint umask, int flags);
 
     /// <summary>READ: up to <paramref name="size"/> bytes at <paramref name="offset"/> into

@@ -68,6 +68,18 @@ public class DispatcherTests
         Assert.True(h.Dispatcher.InitCompleted.IsSet);
     }
 
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(1 << 20)]
+    public void BuffersHoldTheLargestRequestAndReply(int maxWrite)
+    {
+        using var h = new DispatcherHarness(options: new FuseMountOptions { MaxWrite = maxWrite });
+        int largestSetxattr = 40 + 8 + 256 + 65536;
+        Assert.True(h.Dispatcher.RequestBufferSize >= Math.Max(40 + 40 + maxWrite, largestSetxattr));
+        Assert.True(h.Dispatcher.RequestBufferSize >= FuseKernel.MinReadBuffer);
+        Assert.True(h.Dispatcher.MaxReplyPayload >= Math.Max(maxWrite, 65536));
+    }
+
     [Fact]
     public void LookupMkdirAndOwnershipFollowTheCaller()
     {

@@ -106,6 +106,12 @@ public class MountTests
         TestLibc.Check(TestLibc.RemoveXattr(file, "user.color"), "removexattr");
         Assert.Equal(-1, TestLibc.GetXattr(file, "user.color", buffer, 16));
         Assert.Equal(61, TestLibc.Errno); // ENODATA
+        byte[] largest = new byte[65536]; // XATTR_SIZE_MAX
+        new Random(3).NextBytes(largest);
+        TestLibc.Check(TestLibc.SetXattr(file, "user.big", largest, (nuint)largest.Length, 0), "setxattr 64 KiB");
+        var back = new byte[65536];
+        Assert.Equal(65536, TestLibc.GetXattr(file, "user.big", back, 65536));
+        Assert.Equal(largest, back);
 
         int fd = TestLibc.Check(TestLibc.Open(file, TestLibc.O_RDWR, 0), "open");
         try
@@ -168,7 +174,14 @@ public class MountTests
     }
 
     [Fact]
-    public void MountsThroughFusermount3() => MountHarness.Run((mount, fs, dir) =>
+    public void MountsThroughFusermount3()
+    {
+        Assert.True(File.Exists("/usr/bin/fusermount3") || File.Exists("/bin/fusermount3"),
+            "fusermount3 is not installed: the test script must install Debian's fuse3 package");
+        MountThroughFusermount3();
+    }
+
+    private static void MountThroughFusermount3() => MountHarness.Run((mount, fs, dir) =>
     {
         Assert.Equal(FuseMountMethod.Fusermount, mount.Method);
         Assert.True(mount.ClonedDescriptors > 0);
