@@ -245,6 +245,22 @@ public class MountTests
     });
 
     [Fact]
+    public void ABusyMountIsDetachedLazilyAfterTheTimeout() => MountHarness.Run((mount, fs, dir) =>
+    {
+        string file = Path.Combine(dir, "held");
+        File.WriteAllText(file, "open while unmounting");
+        using var held = new FileStream(file, FileMode.Open, FileAccess.Read);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        mount.Unmount(); // EBUSY while the file is open: retried for UnmountTimeout, then MNT_DETACH
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(10));
+        Assert.False(MountHarness.IsMounted(dir));
+        Assert.False(mount.IsMounted);
+        Assert.Equal(1, fs.DestroyCalls);
+        var e = Assert.ThrowsAny<IOException>(() => held.ReadByte()); // the connection is gone
+        Assert.Contains("not connected", e.Message, StringComparison.OrdinalIgnoreCase);
+    }, new FuseMountOptions { UnmountTimeout = TimeSpan.FromMilliseconds(500), Log = TestLog.Writer });
+
+    [Fact]
     public void MountOnAMissingDirectoryFailsWithAClearMessage()
     {
         string missing = Path.Combine(Path.GetTempPath(), $"daxfs-missing-{Guid.NewGuid():N}");
