@@ -356,5 +356,5 @@ internal sealed unsafe partial class FuseDispatcher
 /// <summary>FuseErrno -- errno values the session compares against (not all are in <see cref="Errno"/>).</summary>
 internal static class FuseErrno
 {
-    public const int ENOENT = 2, EINTR = 4, EAGAIN = 11, ENODEV = 19, EPROTO = 71, ENOTCONN = 107;
+    public const int ENOENT = 2, EPROTO = 71;
 }

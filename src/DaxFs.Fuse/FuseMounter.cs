@@ -125,18 +125,6 @@ internal static class FuseMounter
         return true;
     }
 
-    /// <summary>True if <paramref name="path"/> is a mount point in /proc/self/mountinfo.</summary>
-    public static bool IsMountPoint(string path)
-    {
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            string[] fields = line.Split(' ');
-            if (fields.Length > 4 && Unescape(fields[4]) == path)
-                return true;
-        }
-        return false;
-    }
-
     private static int MountSyscall(string path, FuseMountOptions options)
     {
         int fd = Libc.Open("/dev/fuse", DevFuseFlags, 0);
@@ -179,29 +167,4 @@ internal static class FuseMounter
         if (flags < 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
             throw new FuseMountException($"fcntl O_NONBLOCK: {Libc.Describe(Marshal.GetLastPInvokeError())}");
     }
-
-    /// <summary>Undoes the octal escapes (\040 for a space) of a path in /proc/self/mountinfo.</summary>
-    internal static string Unescape(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal))
-            return field;
-        var result = new StringBuilder(field.Length);
-        for (int i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && IsOctal(field, i + 1))
-            {
-                result.Append((char)Convert.ToInt32(field.Substring(i + 1, 3), 8));
-                i += 3;
-            }
-            else
-            {
-                result.Append(field[i]);
-            }
-        }
-        return result.ToString();
-    }
-
-    private static bool IsOctal(string s, int at) =>
-        at + 3 <= s.Length && s[at] is >= '0' and <= '7' && s[at + 1] is >= '0' and <= '7' &&
-        s[at + 2] is >= '0' and <= '7';
 }

@@ -261,6 +261,16 @@ public class MountTests
     }, new FuseMountOptions { UnmountTimeout = TimeSpan.FromMilliseconds(500), Log = TestLog.Writer });
 
     [Fact]
+    public void ReadOnlyMountRefusesWrites() => MountHarness.Run((mount, fs, dir) =>
+    {
+        Assert.StartsWith("ro,", MountHarness.MountLine(dir).Split(' ')[3], StringComparison.Ordinal);
+        var (exit, _, error) = MountHarness.Run("touch", Path.Combine(dir, "f"));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Read-only file system", error, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }, new FuseMountOptions { ReadOnly = true, Log = TestLog.Writer });
+
+    [Fact]
     public void MountOnAMissingDirectoryFailsWithAClearMessage()
     {
         string missing = Path.Combine(Path.GetTempPath(), $"daxfs-missing-{Guid.NewGuid():N}");
