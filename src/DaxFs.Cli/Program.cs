@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(VolumeCommands.Mkfs());
         root.Subcommands.Add(VolumeCommands.Info());
         root.Subcommands.Add(VolumeCommands.FsckCommand());
+        FileCommands.Register(root);
         root.Subcommands.Add(ProbeCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         ParseResult parse = root.Parse(args);
