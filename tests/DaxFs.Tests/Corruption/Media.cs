@@ -1,0 +1,248 @@
+using System.Buffers.Binary;
+using DaxFs.Format;
+using DaxFs.Pmem;
+using JournalLog = DaxFs.Journal.Journal;
+
+namespace DaxFs.Tests.Corruption;
+
+/// <summary>Media -- reads and edits the on-media structures of an unmounted DaxFS device, the way a corruption (or
+/// a hand-made repair case) changes them: superblocks, inode slots, per-inode logs, journal transactions. Every
+/// writer can recompute the structure's checksum (so that the check behind it is reached) or leave it stale.</summary>
+internal static class Media
+{
+    public const int SuperblockCrcOffset = 508;
+    public const int InodeCrcOffset = 252;
+    public const int JournalSlotSize = 64;
+
+    /// <summary>Where the volume looks for the backup superblock: the last block of the device.</summary>
+    public static long BackupSuperblockOffset(PmemDevice dev) => (dev.Length / Layout.BlockSize - 1) * Layout.BlockSize;
+
+    /// <summary>The geometry mount would use (primary, else backup).</summary>
+    public static Superblock Geometry(PmemDevice dev) => DaxVolume.ReadSuperblock(dev);
+
+    public static byte[] Read(PmemDevice dev, long offset, int length) => dev.GetSpan(offset, length).ToArray();
+
+    public static void Write(PmemDevice dev, long offset, ReadOnlySpan<byte> bytes) => dev.CopyPersist(offset, bytes);
+
+    public static void WriteByte(PmemDevice dev, long offset, byte value) => dev.CopyPersist(offset, [value]);
+
+    public static byte ReadByte(PmemDevice dev, long offset) => dev.GetSpan(offset, 1)[0];
+
+    // ---- superblock -------------------------------------------------------------------------------------------
+
+    /// <summary>Edits the 512 bytes of the superblock at <paramref name="at"/>.</summary>
+    public static void PatchSuperblock(PmemDevice dev, long at, Action<byte[]> mutate, bool fixCrc)
+    {
+        byte[] s = Read(dev, at, Superblock.Size);
+        mutate(s);
+        if (fixCrc)
+            FixSuperblockCrc(s);
+        Write(dev, at, s);
+    }
+
+    public static void FixSuperblockCrc(byte[] s) =>
+        BinaryPrimitives.WriteUInt32LittleEndian(s.AsSpan(SuperblockCrcOffset), Crc.Compute(s.AsSpan(0, SuperblockCrcOffset)));
+
+    /// <summary>Writes <paramref name="value"/> little-endian into a field of <paramref name="width"/> bytes.</summary>
+    public static void SetField(byte[] s, int offset, int width, long value)
+    {
+        switch (width)
+        {
+            case 4:
+                BinaryPrimitives.WriteUInt32LittleEndian(s.AsSpan(offset), unchecked((uint)value));
+                break;
+            case 8:
+                BinaryPrimitives.WriteInt64LittleEndian(s.AsSpan(offset), value);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(width), width, "fields are 4 or 8 bytes");
+        }
+    }
+
+    // ---- inodes -----------------------------------------------------------------------------------------------
+
+    public static InodeRecord ReadInode(PmemDevice dev, Superblock sb, ulong ino) =>
+        InodeRecord.Decode(dev.GetSpan(sb.InodeOffset(ino), Layout.InodeSize), ino, sb.InodeOffset(ino), sb);
+
+    /// <summary>Writes an inode record with a correct checksum (the core's own encoder).</summary>
+    public static void WriteInode(PmemDevice dev, Superblock sb, ulong ino, in InodeRecord rec)
+    {
+        var b = new byte[Layout.InodeSize];
+        rec.Encode(b, ino);
+        Write(dev, sb.InodeOffset(ino), b);
+    }
+
+    /// <summary>Reads, changes and writes back an inode record (checksum recomputed by the encoder).</summary>
+    public static void EditInode(PmemDevice dev, Superblock sb, ulong ino, Func<InodeRecord, InodeRecord> edit) =>
+        WriteInode(dev, sb, ino, edit(ReadInode(dev, sb, ino)));
+
+    /// <summary>Edits the raw 256 bytes of an inode slot; <paramref name="fixCrc"/> recomputes its checksum.</summary>
+    public static void PatchInodeRaw(PmemDevice dev, Superblock sb, ulong ino, Action<byte[]> mutate, bool fixCrc)
+    {
+        byte[] raw = Read(dev, sb.InodeOffset(ino), Layout.InodeSize);
+        mutate(raw);
+        if (fixCrc)
+            BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(InodeCrcOffset), Crc.Compute(raw.AsSpan(0, InodeCrcOffset), (uint)ino));
+        Write(dev, sb.InodeOffset(ino), raw);
+    }
+
+    /// <summary>Inode numbers of the slots in use (mode != 0), whatever their checksum.</summary>
+    public static List<ulong> UsedSlots(PmemDevice dev, Superblock sb)
+    {
+        var used = new List<ulong>();
+        for (ulong ino = 1; ino <= (ulong)sb.InodeCount; ino++)
+            if (BinaryPrimitives.ReadUInt32LittleEndian(dev.GetSpan(sb.InodeOffset(ino), 4)) != 0)
+                used.Add(ino);
+        return used;
+    }
+
+    // ---- per-inode logs ---------------------------------------------------------------------------------------
+
+    /// <summary>One record of an inode's log as found on the media.</summary>
+    public sealed record LogRecordInfo(long Offset, int Length, long Index, int BlockIndex, LogRecord Record);
+
+    /// <summary>The blocks of an inode's log (head to tail) and its records, decoded with the core's decoder.
+    /// Throws (like mount) if the log does not decode.</summary>
+    public static (List<long> Blocks, List<LogRecordInfo> Records) ReadLog(PmemDevice dev, Superblock sb, ulong ino)
+    {
+        InodeRecord r = ReadInode(dev, sb, ino);
+        var blocks = new List<long>();
+        var firsts = new List<long>();
+        long b = r.LogTailBlock;
+        for (int k = r.LogBlockCount - 1; k >= 0 && b != 0; k--)
+        {
+            long off = b * Layout.BlockSize;
+            (long prev, long first) = LogFormat.DecodeHeader(dev.GetSpan(off, LogFormat.HeaderSize), ino, r.Generation, r.LogEpoch, k, off);
+            blocks.Add(b);
+            firsts.Add(first);
+            b = prev;
+        }
+        blocks.Reverse();
+        firsts.Reverse();
+        var records = new List<LogRecordInfo>();
+        long index = 0;
+        for (int k = 0; k < blocks.Count; k++)
+        {
+            long off = blocks[k] * Layout.BlockSize;
+            bool tail = k == blocks.Count - 1;
+            long until = tail ? r.LogRecordCount : firsts[k + 1];
+            int limit = tail ? r.LogTailUsed : Layout.BlockSize;
+            byte[] block = Read(dev, off, Layout.BlockSize);
+            int pos = LogFormat.HeaderSize;
+            while (index < until)
+            {
+                LogRecord? rec = LogFormat.Decode(block.AsSpan(pos, limit - pos), LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)index), out int len, out string? problem);
+                if (rec is null)
+                    throw new InvalidOperationException($"log record {index} of inode {ino} does not decode: {problem}");
+                records.Add(new LogRecordInfo(off + pos, len, index, k, rec.Value));
+                pos += len;
+                index++;
+            }
+        }
+        return (blocks, records);
+    }
+
+    /// <summary>Replaces a log record in place by <paramref name="replacement"/> (same encoded length), with a checksum
+    /// that validates: the record's own checks are what fails, not its CRC.</summary>
+    public static void RewriteLogRecord(PmemDevice dev, Superblock sb, ulong ino, LogRecordInfo at, LogRecord replacement)
+    {
+        InodeRecord r = ReadInode(dev, sb, ino);
+        var buf = new byte[Layout.BlockSize];
+        int len = LogFormat.Encode(buf, replacement, LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)at.Index));
+        if (len != at.Length)
+            throw new ArgumentException($"replacement record is {len} bytes, the original {at.Length}", nameof(replacement));
+        Write(dev, at.Offset, buf.AsSpan(0, len));
+    }
+
+    /// <summary>Rewrites the 64-byte header of log block <paramref name="block"/> with the given fields (valid CRC).</summary>
+    public static void RewriteLogHeader(PmemDevice dev, long block, ulong ino, uint generation, uint epoch, long prev, long firstRecord, int blockIndex)
+    {
+        var h = new byte[LogFormat.HeaderSize];
+        LogFormat.EncodeHeader(h, ino, generation, epoch, prev, firstRecord, blockIndex);
+        Write(dev, block * Layout.BlockSize, h);
+    }
+
+    // ---- journal ----------------------------------------------------------------------------------------------
+
+    /// <summary>One journal header slot as found on the media.</summary>
+    public sealed record JournalSlot(int Index, bool Valid, ulong SlotSeq, ulong NextSeq);
+
+    public static JournalSlot[] JournalSlots(PmemDevice dev, Superblock sb)
+    {
+        var slots = new JournalSlot[2];
+        for (int i = 0; i < 2; i++)
+        {
+            ReadOnlySpan<byte> s = dev.GetSpan(sb.JournalHeaderOffset + i * JournalSlotSize, JournalSlotSize);
+            bool valid = BinaryPrimitives.ReadUInt64LittleEndian(s) == Layout.JournalMagic
+                && BinaryPrimitives.ReadUInt32LittleEndian(s[60..]) == Crc.Compute(s[..60]);
+            slots[i] = new JournalSlot(i, valid, BinaryPrimitives.ReadUInt64LittleEndian(s[8..]), BinaryPrimitives.ReadUInt64LittleEndian(s[16..]));
+        }
+        return slots;
+    }
+
+    /// <summary>The current slot: the valid one with the higher slot sequence (null: none valid).</summary>
+    public static JournalSlot? CurrentSlot(PmemDevice dev, Superblock sb) =>
+        JournalSlots(dev, sb).Where(s => s.Valid).OrderByDescending(s => s.SlotSeq).FirstOrDefault();
+
+    /// <summary>One committed transaction in the journal log.</summary>
+    public sealed record TxInfo(long Offset, int Length, ulong Seq, int RecordCount);
+
+    /// <summary>The committed transactions a replay would apply, in order (header, sequence, length and CRC checks;
+    /// record contents are not checked).</summary>
+    public static List<TxInfo> Transactions(PmemDevice dev, Superblock sb)
+    {
+        var list = new List<TxInfo>();
+        JournalSlot? cur = CurrentSlot(dev, sb);
+        if (cur is null)
+            return list;
+        ulong expect = cur.NextSeq;
+        long pos = 0;
+        while (pos + JournalLog.TxHeaderSize + JournalLog.CommitSize <= sb.LogBytes)
+        {
+            long at = sb.LogOffset + pos;
+            ReadOnlySpan<byte> h = dev.GetSpan(at, JournalLog.TxHeaderSize);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(h) != Layout.TxMagic || BinaryPrimitives.ReadUInt64LittleEndian(h[8..]) != expect)
+                break;
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(h[16..]);
+            if (length < JournalLog.TxHeaderSize + JournalLog.CommitSize || length > sb.LogBytes - pos || (length & 7) != 0)
+                break;
+            ReadOnlySpan<byte> tx = dev.GetSpan(at, (int)length);
+            ReadOnlySpan<byte> commit = tx[^JournalLog.CommitSize..];
+            if (BinaryPrimitives.ReadUInt64LittleEndian(commit) != expect || BinaryPrimitives.ReadUInt32LittleEndian(commit[8..]) != Layout.CommitMagic
+                || BinaryPrimitives.ReadUInt32LittleEndian(commit[12..]) != Crc.Compute(tx[..^4]))
+                break;
+            list.Add(new TxInfo(at, (int)length, expect, (int)BinaryPrimitives.ReadUInt32LittleEndian(h[4..])));
+            expect++;
+            pos += (length + 63) & ~63L;
+        }
+        return list;
+    }
+
+    /// <summary>A transaction in the journal's format (header, records, commit with CRC).</summary>
+    public static byte[] EncodeTransaction(IReadOnlyList<(long Offset, byte[] Data)> records, ulong seq)
+    {
+        int length = JournalLog.TxHeaderSize + JournalLog.CommitSize + records.Sum(r => JournalLog.RecordHeaderSize + JournalLog.Align8(r.Data.Length));
+        var tx = new byte[length];
+        BinaryPrimitives.WriteUInt32LittleEndian(tx, Layout.TxMagic);
+        BinaryPrimitives.WriteUInt32LittleEndian(tx.AsSpan(4), (uint)records.Count);
+        BinaryPrimitives.WriteUInt64LittleEndian(tx.AsSpan(8), seq);
+        BinaryPrimitives.WriteUInt32LittleEndian(tx.AsSpan(16), (uint)length);
+        int p = JournalLog.TxHeaderSize;
+        foreach (var (off, data) in records)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(tx.AsSpan(p), off);
+            BinaryPrimitives.WriteInt32LittleEndian(tx.AsSpan(p + 8), data.Length);
+            data.CopyTo(tx.AsSpan(p + JournalLog.RecordHeaderSize));
+            p += JournalLog.RecordHeaderSize + JournalLog.Align8(data.Length);
+        }
+        Span<byte> commit = tx.AsSpan(length - JournalLog.CommitSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(commit, seq);
+        BinaryPrimitives.WriteUInt32LittleEndian(commit[8..], Layout.CommitMagic);
+        FixTransactionCrc(tx);
+        return tx;
+    }
+
+    /// <summary>Recomputes the commit CRC of a whole transaction image.</summary>
+    public static void FixTransactionCrc(byte[] tx) =>
+        BinaryPrimitives.WriteUInt32LittleEndian(tx.AsSpan(tx.Length - 4), Crc.Compute(tx.AsSpan(0, tx.Length - 4)));
+}
