@@ -154,6 +154,22 @@ internal static class Media
         Write(dev, at.Offset, buf.AsSpan(0, len));
     }
 
+    /// <summary>Appends a record (valid checksum) at the tail of an inode's log and counts it in the inode, as the
+    /// core would: the record is then part of the log that mount replays.</summary>
+    public static void AppendLogRecord(PmemDevice dev, Superblock sb, ulong ino, LogRecord record)
+    {
+        InodeRecord r = ReadInode(dev, sb, ino);
+        int len = LogFormat.Length(record.Type, record.Name?.Length ?? 0);
+        if (r.LogTailBlock == 0 || r.LogTailUsed + len > Layout.BlockSize)
+            throw new InvalidOperationException($"inode {ino} has no room in its tail log block");
+        var buf = new byte[len];
+        LogFormat.Encode(buf, record, LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)r.LogRecordCount));
+        Write(dev, r.LogTailBlock * Layout.BlockSize + r.LogTailUsed, buf);
+        r.LogTailUsed += len;
+        r.LogRecordCount++;
+        WriteInode(dev, sb, ino, r);
+    }
+
     /// <summary>Rewrites the 64-byte header of log block <paramref name="block"/> with the given fields (valid CRC).</summary>
     public static void RewriteLogHeader(PmemDevice dev, long block, ulong ino, uint generation, uint epoch, long prev, long firstRecord, int blockIndex)
     {
