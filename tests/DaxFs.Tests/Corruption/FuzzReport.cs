@@ -12,10 +12,18 @@ namespace DaxFs.Tests.Corruption;
 internal sealed class FuzzReport(ITestOutputHelper output, string name, int baseSeed)
 {
     private readonly List<string> _failures = [];
+    private readonly List<(double Ms, string Case)> _slowest = [];
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private TimeSpan _last;
     private int _cases, _mounted, _mountCorrupted, _fsckClean, _fsckThrew;
 
     public void Add(CaseOutcome o, Func<string> describe)
     {
+        TimeSpan now = _clock.Elapsed;
+        double ms = (now - _last).TotalMilliseconds;
+        _last = now;
+        if (ms > 500)
+            _slowest.Add((ms, describe()));
         _cases++;
         if (o.Mounted)
             _mounted++;
@@ -40,7 +48,11 @@ internal sealed class FuzzReport(ITestOutputHelper output, string name, int base
     {
         string summary = $"{name}: base seed {baseSeed} (DAXFS_FUZZ_SEED={baseSeed} reruns these cases), {_cases} cases: " +
             $"{_mounted} mounted, {_mountCorrupted} refused as corrupted, fsck clean {_fsckClean}, fsck threw {_fsckThrew}, {_failures.Count} failed";
-        output.WriteLine(summary);
+        output.WriteLine(summary + $" in {_clock.Elapsed.TotalSeconds:F1} s");
+        while (FuzzHarness.SlowCases.TryDequeue(out string? slow))
+            output.WriteLine("WARNING: " + slow);
+        foreach (var (ms, c) in _slowest.OrderByDescending(x => x.Ms).Take(5))
+            output.WriteLine($"slow case ({ms:F0} ms): {c}");
         if (_failures.Count > 0)
         {
             var sb = new StringBuilder(summary).AppendLine();
