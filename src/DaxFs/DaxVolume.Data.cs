@@ -20,7 +20,7 @@ public sealed partial class DaxVolume
         if (offset < 0)
             throw new DaxFsException(Errno.EINVAL, $"negative offset {offset}");
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;
@@ -56,7 +56,7 @@ public sealed partial class DaxVolume
         if (offset < 0 || length < 0)
             throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
@@ -87,10 +87,10 @@ public sealed partial class DaxVolume
         Inode i = GetRegular(ino);
         if (data.IsEmpty)
             return 0;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long end = offset + data.Length;
             tx.Reserve(WriteReservation(i, offset, end));
             tx.BeginChanges();
@@ -143,7 +143,7 @@ public sealed partial class DaxVolume
     private void WriteRange(Tx tx, Inode i, long offset, long end, ReadOnlySpan<byte> data, long size)
     {
         ExtentMap map = i.Map!;
-        bool aligned = Math.Max(size, end) >= Layout.GroupBytes || end - offset >= Layout.GroupBytes;
+        bool large = Math.Max(size, end) >= Layout.GroupBytes;
         long visibleBlocks = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
         long pos = offset;
         while (pos < end)
@@ -169,8 +169,12 @@ public sealed partial class DaxVolume
             long hint = map.ContinuationHint(b0);
             if (kind == MapKind.Mapped)
                 hint = -1;
+            // 2 MiB-aligned fresh groups for big allocations and for a large file growing past its end (an append that
+            // cannot continue in place starts a new aligned group); copy-on-write and small hole fills take space in
+            // partly used groups, so that whole free groups survive aging.
+            bool aligned = count >= Layout.BlocksPerGroup || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
             long lookupBlock = b0;
-            foreach (BlockRun run in tx.Allocate(count, hint, aligned))
+            foreach (BlockRun run in tx.Allocate(count, hint, aligned, b0))
             {
                 long segEnd = Math.Min(end, (b0 + run.Count) << Layout.BlockShift);
                 long oldDev = kind == MapKind.Mapped ? dev + (b0 - lookupBlock) : 0;
@@ -300,12 +304,12 @@ public sealed partial class DaxVolume
             if (sz > Layout.MaxFileBytes)
                 throw new DaxFsException(Errno.EFBIG, $"size {sz} is larger than the largest file {Layout.MaxFileBytes}");
         }
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             if (changes.Size is not null)
-                tx.Reserve(LogBlocksFor(24));
+                tx.Reserve(LogBlocksFor(24), freeing: changes.Size <= i.Rec.Size);
             tx.BeginChanges();
             long now = NowNs();
             if (changes.Size is { } size)
@@ -358,16 +362,16 @@ public sealed partial class DaxVolume
         if (!i.IsRegular)
             throw new DaxFsException(Errno.ENODEV, $"inode {ino} is not a regular file");
         long end = offset + length;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long size = i.Rec.Size;
             long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
             long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
             long edges = (punch || zero) ? 2 : 0;
-            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32));
+            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32), freeing: punch);
             tx.BeginChanges();
             long now = NowNs();
             if (punch || zero)
@@ -445,7 +449,7 @@ public sealed partial class DaxVolume
                 b += n;
                 continue;
             }
-            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned))
+            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned, b))
             {
                 i.Map.Map(b, run.Count, run.Start, unwritten: true);
                 i.Rec.Blocks += run.Count;
@@ -489,7 +493,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;
