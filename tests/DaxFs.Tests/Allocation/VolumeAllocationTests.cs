@@ -17,13 +17,13 @@ public class VolumeAllocationTests
     private const long GroupBytes = Layout.GroupBytes;
 
     /// <summary>The DRAM map of a file (written and unwritten extents).</summary>
-    private static IReadOnlyList<Extent> Map(DaxVolume v, ulong ino) => v.Get(ino).Map!.Extents;
+    private static List<Extent> Map(DaxVolume v, ulong ino) => v.Get(ino).Map!.Extents.ToList();
 
     /// <summary>Every extent is congruent modulo 2 MiB (file offset vs device offset), and every whole 2 MiB file
     /// range in [from, to) lies in one extent: what a PMD mapping needs.</summary>
     private static void AssertPmdMappable(DaxVolume v, ulong ino, long from, long to)
     {
-        IReadOnlyList<Extent> map = Map(v, ino);
+        List<Extent> map = Map(v, ino);
         foreach (Extent e in map.Where(e => e.FileEnd * Layout.BlockSize > from && e.FileBlock * Layout.BlockSize < to))
             Assert.True(e.DevBlock % Layout.BlocksPerGroup == e.FileBlock % Layout.BlocksPerGroup,
                 $"extent file block {e.FileBlock} -> device block {e.DevBlock} (+{e.Count}) is not 2 MiB-congruent; map: {string.Join(", ", map)}");

@@ -98,14 +98,26 @@ internal static class Media
 
     // ---- per-inode logs ---------------------------------------------------------------------------------------
 
-    /// <summary>One record of an inode's log as found on the media.</summary>
-    public sealed record LogRecordInfo(long Offset, int Length, long Index, int BlockIndex, LogRecord Record);
+    /// <summary>One record of an inode's log as found on the media: in a log block, or (<paramref name="Inline"/>) in
+    /// the inode's inline area, where the newest records live (then <paramref name="Offset"/> is the device offset
+    /// inside the inode slot, and the inode's checksum covers the record).</summary>
+    public sealed record LogRecordInfo(long Offset, int Length, long Index, int BlockIndex, LogRecord Record, bool Inline = false);
 
-    /// <summary>The blocks of an inode's log (head to tail) and its records, decoded with the core's decoder.
-    /// Throws (like mount) if the log does not decode.</summary>
+    /// <summary>Records in the inline area of <paramref name="r"/>.</summary>
+    private static int InlineRecords(in InodeRecord r)
+    {
+        int n = 0;
+        for (int p = 0; p < r.InlineLogUsed; n++)
+            p += BinaryPrimitives.ReadUInt16LittleEndian(r.Inline.AsSpan(p));
+        return n;
+    }
+
+    /// <summary>The blocks of an inode's log (head to tail) and all its records (block records, then the inline
+    /// ones), decoded with the core's decoder. Throws if the log does not decode.</summary>
     public static (List<long> Blocks, List<LogRecordInfo> Records) ReadLog(PmemDevice dev, Superblock sb, ulong ino)
     {
         InodeRecord r = ReadInode(dev, sb, ino);
+        long blockRecords = r.LogRecordCount - InlineRecords(r);
         var blocks = new List<long>();
         var firsts = new List<long>();
         long b = r.LogTailBlock;
@@ -125,7 +137,7 @@ internal static class Media
         {
             long off = blocks[k] * Layout.BlockSize;
             bool tail = k == blocks.Count - 1;
-            long until = tail ? r.LogRecordCount : firsts[k + 1];
+            long until = tail ? blockRecords : firsts[k + 1];
             int limit = tail ? r.LogTailUsed : Layout.BlockSize;
             byte[] block = Read(dev, off, Layout.BlockSize);
             int pos = LogFormat.HeaderSize;
@@ -139,11 +151,23 @@ internal static class Media
                 index++;
             }
         }
+        for (int p = 0; p < r.InlineLogUsed; index++)
+        {
+            LogRecord? rec = LogFormat.Decode(r.Inline.AsSpan(p, r.InlineLogUsed - p), LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)index), out int len, out string? problem);
+            if (rec is null)
+                throw new InvalidOperationException($"inline log record {index} of inode {ino} does not decode: {problem}");
+            records.Add(new LogRecordInfo(sb.InodeOffset(ino) + InodeRecord.InlineOffset + p, len, index, -1, rec.Value, Inline: true));
+            p += len;
+        }
         return (blocks, records);
     }
 
+    /// <summary>The records of an inode's log that lie in log blocks (not inline).</summary>
+    public static List<LogRecordInfo> BlockRecords(PmemDevice dev, Superblock sb, ulong ino) =>
+        ReadLog(dev, sb, ino).Records.Where(r => !r.Inline).ToList();
+
     /// <summary>Replaces a log record in place by <paramref name="replacement"/> (same encoded length), with a checksum
-    /// that validates: the record's own checks are what fails, not its CRC.</summary>
+    /// that validates: the record's own checks are what fails, not its CRC (nor, inline, the inode's).</summary>
     public static void RewriteLogRecord(PmemDevice dev, Superblock sb, ulong ino, LogRecordInfo at, LogRecord replacement)
     {
         InodeRecord r = ReadInode(dev, sb, ino);
@@ -151,23 +175,67 @@ internal static class Media
         int len = LogFormat.Encode(buf, replacement, LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)at.Index));
         if (len != at.Length)
             throw new ArgumentException($"replacement record is {len} bytes, the original {at.Length}", nameof(replacement));
-        Write(dev, at.Offset, buf.AsSpan(0, len));
+        WriteLogBytes(dev, sb, ino, at, buf.AsSpan(0, len));
     }
 
-    /// <summary>Appends a record (valid checksum) at the tail of an inode's log and counts it in the inode, as the
-    /// core would: the record is then part of the log that mount replays.</summary>
+    /// <summary>Writes raw bytes over a record (block or inline; inline, the inode's checksum is recomputed).</summary>
+    public static void WriteLogBytes(PmemDevice dev, Superblock sb, ulong ino, LogRecordInfo at, ReadOnlySpan<byte> bytes)
+    {
+        if (!at.Inline)
+        {
+            Write(dev, at.Offset, bytes);
+            return;
+        }
+        byte[] raw = bytes.ToArray();
+        PatchInodeRaw(dev, sb, ino, s => raw.CopyTo(s, (int)(at.Offset - sb.InodeOffset(ino))), fixCrc: true);
+    }
+
+    /// <summary>The raw bytes of a record.</summary>
+    public static byte[] ReadLogBytes(PmemDevice dev, LogRecordInfo at) => Read(dev, at.Offset, at.Length);
+
+    /// <summary>Appends a record (valid checksum) to an inode's log and counts it in the inode, as the core would:
+    /// into the inline area if it fits there, else -- with the inline records before it -- at the tail of the last
+    /// log block (which must have room).</summary>
     public static void AppendLogRecord(PmemDevice dev, Superblock sb, ulong ino, LogRecord record)
     {
         InodeRecord r = ReadInode(dev, sb, ino);
         int len = LogFormat.Length(record.Type, record.Name?.Length ?? 0);
-        if (r.LogTailBlock == 0 || r.LogTailUsed + len > Layout.BlockSize)
-            throw new InvalidOperationException($"inode {ino} has no room in its tail log block");
         var buf = new byte[len];
         LogFormat.Encode(buf, record, LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)r.LogRecordCount));
-        Write(dev, r.LogTailBlock * Layout.BlockSize + r.LogTailUsed, buf);
-        r.LogTailUsed += len;
+        if ((r.Flags & InodeRecord.FlagInlineTarget) == 0 && r.InlineLogUsed + len <= InodeRecord.InlineSize)
+        {
+            r.Inline ??= new byte[InodeRecord.InlineSize];
+            buf.CopyTo(r.Inline, r.InlineLogUsed);
+            r.InlineLogUsed += len;
+        }
+        else
+        {
+            int inl = r.InlineLogUsed;
+            if (r.LogTailBlock == 0 || r.LogTailUsed + inl + len > Layout.BlockSize)
+                throw new InvalidOperationException($"inode {ino} has no room for a {len}-byte record (inline {inl} bytes, tail block {r.LogTailBlock} at {r.LogTailUsed})");
+            byte[] spill = [.. r.Inline.AsSpan(0, inl), .. buf];
+            Write(dev, r.LogTailBlock * Layout.BlockSize + r.LogTailUsed, spill);
+            r.LogTailUsed += spill.Length;
+            r.InlineLogUsed = 0;
+            if (r.Inline is not null)
+                Array.Clear(r.Inline);
+        }
         r.LogRecordCount++;
         WriteInode(dev, sb, ino, r);
+    }
+
+    /// <summary>Takes the newest record off an inode's log (uncounts it: the bytes stay).</summary>
+    public static LogRecordInfo DropLastLogRecord(PmemDevice dev, Superblock sb, ulong ino)
+    {
+        LogRecordInfo last = ReadLog(dev, sb, ino).Records[^1];
+        InodeRecord r = ReadInode(dev, sb, ino);
+        if (last.Inline)
+            r.InlineLogUsed -= last.Length;
+        else
+            r.LogTailUsed -= last.Length;
+        r.LogRecordCount--;
+        WriteInode(dev, sb, ino, r);
+        return last;
     }
 
     /// <summary>Rewrites the 64-byte header of log block <paramref name="block"/> with the given fields (valid CRC).</summary>

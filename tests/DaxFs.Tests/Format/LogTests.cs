@@ -15,8 +15,9 @@ public class LogTests
 {
     private const long Bytes = 8 << 20;
 
-    /// <summary>/file (several extent records), /dir (a two-block log of entries, some removed), /other (data
-    /// blocks to collide with), /x (an xattr block).</summary>
+    /// <summary>/file (six extent records: four spilled into a log block, the two newest inline), /dir (a
+    /// two-block log of entries, some removed, and an inline tail), /other (data blocks to collide with), /x (an
+    /// xattr block).</summary>
     private static readonly Lazy<(byte[] Image, ulong File, ulong Dir, ulong Other, ulong X)> Shared = new(() =>
     {
         var (dev, v) = TestVolumes.Fresh(Bytes);
@@ -27,9 +28,8 @@ public class LogTests
             {
                 using (var f = v.CreateFile("/file"))
                 {
-                    f.Write(0, RichImage.Pattern(8192, 1));
-                    f.Write(4096, RichImage.Pattern(4096, 2)); // copy on write: a second map record
-                    f.Write(65536, RichImage.Pattern(100, 3));  // a second extent
+                    for (int k = 0; k < 6; k++)
+                        f.Write(k * 65536L, RichImage.Pattern(4096, 1 + k)); // one extent record each
                     file = f.Ino;
                 }
                 dir = v.CreateDirectory("/dir").Ino;
@@ -80,7 +80,10 @@ public class LogTests
         var (fileBlocks, fileRecords) = Media.ReadLog(dev, sb, File);
         var (dirBlocks, dirRecords) = Media.ReadLog(dev, sb, Dir);
         Assert.Single(fileBlocks);
-        Assert.True(fileRecords.Count >= 3);
+        Assert.Equal(6, fileRecords.Count);
+        Assert.Equal(4, fileRecords.Count(r => !r.Inline)); // the inline area filled up and spilled into a block
+        Assert.Equal(2, fileRecords.Count(r => r.Inline));
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => (long)i), fileRecords.Select(r => r.Index));
         Assert.True(dirBlocks.Count >= 2, $"the directory log should span blocks, has {dirBlocks.Count}");
         Assert.Contains(dirRecords, r => r.Record.Type == LogRecordType.DirRemove);
         Assert.True(Fsck.Check(dev).Clean);
@@ -94,7 +97,7 @@ public class LogTests
     public void FlippedByteInARecordNamesTheRecord(int at)
     {
         using PmemDevice dev = Volume(out Superblock sb);
-        Media.LogRecordInfo rec = Media.ReadLog(dev, sb, File).Records[1];
+        Media.LogRecordInfo rec = Media.BlockRecords(dev, sb, File)[1];
         Media.WriteByte(dev, rec.Offset + at, (byte)(Media.ReadByte(dev, rec.Offset + at) ^ 0x21));
         var e = MountFails(dev);
         Assert.Equal($"log record {rec.Index} of inode {File}", e.Structure);
@@ -104,10 +107,51 @@ public class LogTests
     }
 
     [Fact]
+    public void CorruptedInlineRecordNamesTheRecord()
+    {
+        // The newest records live in the inode: a bad one (inode checksum recomputed) names the record.
+        using PmemDevice dev = Volume(out Superblock sb);
+        Media.LogRecordInfo rec = Media.ReadLog(dev, sb, File).Records.Last(r => r.Inline);
+        byte[] raw = Media.ReadLogBytes(dev, rec);
+        raw[20] ^= 0x40;
+        Media.WriteLogBytes(dev, sb, File, rec, raw);
+        var e = MountFails(dev);
+        Assert.Equal($"log record {rec.Index} of inode {File}", e.Structure);
+        Assert.Equal(rec.Offset, e.Offset);
+        Assert.Contains("record checksum mismatch", e.Message, StringComparison.Ordinal);
+        FsckReportsAndRepairs(dev, $"log record {rec.Index} of inode {File}");
+    }
+
+    [Fact]
+    public void CorruptedInlineRecordLengthNamesTheInlineLog()
+    {
+        using PmemDevice dev = Volume(out Superblock sb);
+        Media.LogRecordInfo rec = Media.ReadLog(dev, sb, File).Records.First(r => r.Inline);
+        byte[] raw = Media.ReadLogBytes(dev, rec);
+        raw[0] = 9; // not a multiple of 8
+        Media.WriteLogBytes(dev, sb, File, rec, raw);
+        var e = MountFails(dev);
+        Assert.Equal($"inline log of inode {File}", e.Structure);
+        Assert.Contains("record length 9 is invalid", e.Message, StringComparison.Ordinal);
+        FsckReportsAndRepairs(dev, $"inline log of inode {File}");
+    }
+
+    [Fact]
+    public void InlineRecordWithStaleInodeChecksumIsCaughtByTheInode()
+    {
+        using PmemDevice dev = Volume(out Superblock sb);
+        Media.LogRecordInfo rec = Media.ReadLog(dev, sb, File).Records.First(r => r.Inline);
+        Media.WriteByte(dev, rec.Offset + 9, (byte)(Media.ReadByte(dev, rec.Offset + 9) ^ 1));
+        var e = MountFails(dev);
+        Assert.Equal($"inode {File}", e.Structure);
+        Assert.Contains("checksum 0x", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadRecordLengthNamesTheRecord()
     {
         using PmemDevice dev = Volume(out Superblock sb);
-        Media.LogRecordInfo rec = Media.ReadLog(dev, sb, Dir).Records[5];
+        Media.LogRecordInfo rec = Media.BlockRecords(dev, sb, Dir)[5];
         dev.CopyPersist(rec.Offset, [12, 0]);
         var e = MountFails(dev);
         Assert.Equal($"log record {rec.Index} of inode {Dir}", e.Structure);
@@ -120,7 +164,7 @@ public class LogTests
     {
         // The record checksum is seeded with its index: swapping two records of the same size is caught.
         using PmemDevice dev = Volume(out Superblock sb);
-        var recs = Media.ReadLog(dev, sb, File).Records;
+        var recs = Media.BlockRecords(dev, sb, File);
         Media.LogRecordInfo a = recs[0], b = recs.First(r => r.Index > 0 && r.Length == a.Length);
         byte[] ab = Media.Read(dev, a.Offset, a.Length), bb = Media.Read(dev, b.Offset, b.Length);
         Media.Write(dev, a.Offset, bb);
@@ -173,13 +217,13 @@ public class LogTests
         {
             // Not encodable: patch the bytes in place and fix the record checksum by hand.
             InodeRecord r = Media.ReadInode(dev, sb, c.ino);
-            byte[] raw = Media.Read(dev, c.at.Offset, c.at.Length);
+            byte[] raw = Media.ReadLogBytes(dev, c.at);
             if (what == "unknown record type")
                 raw[2] = 9;
             else
                 BinaryPrimitives.WriteUInt16LittleEndian(raw.AsSpan(24), 0);
             BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(4), Crc.ComputeSkipping(raw, 4, LogFormat.Seed(c.ino, r.Generation, r.LogEpoch, (ulong)c.at.Index)));
-            Media.Write(dev, c.at.Offset, raw);
+            Media.WriteLogBytes(dev, sb, c.ino, c.at, raw);
         }
         else
         {
