@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using DaxFs.Check;
+using DaxFs.Format;
 using DaxFs.Pmem;
 using DaxFs.Tests.Support;
 
@@ -35,8 +36,10 @@ internal static class FuzzHarness
     /// <summary>A deterministic per-case seed (no HashCode: it is randomized per process).</summary>
     public static int CaseSeed(int baseSeed, int kind, int index) => unchecked((baseSeed * 7919) ^ (kind * 104_729) ^ (index * 1_299_709) + index);
 
-    /// <summary>Runs the image through mount (+ walk), fsck, and optionally fsck --repair (+ mount).</summary>
-    public static CaseOutcome Run(byte[] image, bool repair = false)
+    /// <summary>Runs the image through mount (+ walk), fsck, and optionally fsck --repair (+ mount); with
+    /// <paramref name="writes"/>, an image fsck calls clean is also mounted and changed (create, write, mkdir, unlink,
+    /// rename) and must still be clean after unmount.</summary>
+    public static CaseOutcome Run(byte[] image, bool repair = false, bool writes = false)
     {
         bool mounted = false, mountCorrupted = false, fsckThrew = false, fsckClean = false;
         int visited = 0;
@@ -92,6 +95,27 @@ internal static class FuzzHarness
         });
         if (failure is null && fsckClean && mountCorrupted)
             failure = "fsck reports the volume clean, but mount refuses it as corrupted";
+        if (failure is null && writes && fsckClean)
+            failure = Guarded("writes on a clean volume", () =>
+            {
+                using Lease dev = Lease.Of(image);
+                using (var v = DaxVolume.Mount(dev.Device))
+                {
+                    var victim = v.List("/").FirstOrDefault(e => e.Type == FileModes.DirentType(FileModes.Regular));
+                    using (var f = v.CreateFile("/fuzz-new"))
+                    {
+                        f.Write(0, new byte[20_000]);
+                        f.Write(5000, new byte[3000]);
+                    }
+                    v.CreateDirectory("/fuzz-dir");
+                    v.Rename("/fuzz-new", "/fuzz-dir/moved");
+                    if (victim.Name is not null)
+                        v.Unlink(DaxVolume.RootIno, victim.Name);
+                }
+                FsckReport after = Fsck.Check(dev.Device);
+                if (!after.Clean)
+                    throw new InvalidOperationException("fsck called the volume clean, but after ordinary writes it reports: " + string.Join("; ", after.Errors));
+            });
         if (failure is null && repair && !fsckClean)
             failure = Guarded("fsck --repair", () =>
             {

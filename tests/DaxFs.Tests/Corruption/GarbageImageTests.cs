@@ -84,7 +84,7 @@ public class GarbageImageTests(ITestOutputHelper output)
                     what.Add($"block {block} <- random");
                 }
             }
-            CaseOutcome o = FuzzHarness.Run(img, repair: true);
+            CaseOutcome o = FuzzHarness.Run(img, repair: true, writes: true);
             report.Add(o, () => $"case {i} seed {seed}: {string.Join(", ", what)}");
         }
         report.Finish();
