@@ -16,6 +16,8 @@ public static class Program
             new System.CommandLine.Help.HelpOption(),
             new VersionOption(),
         };
+        root.Subcommands.Add(MountCommands.Mount());
+        root.Subcommands.Add(MountCommands.Umount());
         root.Subcommands.Add(VolumeCommands.Mkfs());
         root.Subcommands.Add(VolumeCommands.Info());
         root.Subcommands.Add(VolumeCommands.FsckCommand());

@@ -46,31 +46,37 @@ public sealed partial class DaxVolume
         }
     }
 
-    /// <summary>Visits the extents under [offset, offset+length) clipped to the size, for zero-copy readers (FUSE
-    /// replies with writev from the media): <paramref name="visit"/> gets (device offset or -1 for zeros, length).
-    /// Returns the bytes covered. The device bytes are valid until the next write to the file.</summary>
+    /// <summary>Visits the extents under [offset, offset+length) clipped to the size: <paramref name="visit"/> gets
+    /// (device offset or -1 for zeros, length). Returns the bytes covered. The device bytes may change after this
+    /// returns; a zero-copy reader holds a <see cref="BeginRead"/> lease instead.</summary>
     public long ReadExtents(ulong ino, long offset, long length, Action<long, long> visit)
     {
+        using ReadLease lease = BeginRead(ino);
+        return lease.Visit(offset, length, visit);
+    }
+
+    /// <summary>Holds regular file <paramref name="ino"/> for reading until the lease is disposed (FUSE replies with
+    /// writev from the media while it is held).</summary>
+    public ReadLease BeginRead(ulong ino)
+    {
         ThrowIfDisposed();
+        Inode i = GetRegular(ino);
+        EnterRead(i);
+        return new ReadLease(this, i);
+    }
+
+    internal long VisitExtentsLocked(Inode i, long offset, long length, Action<long, long> visit)
+    {
         ArgumentNullException.ThrowIfNull(visit);
         if (offset < 0 || length < 0)
             throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
-        Inode i = GetRegular(ino);
-        EnterRead(i);
-        try
+        long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
+        IomapLoop.Iterate(i.Map!, offset, n, IomapIntent.Read, e =>
         {
-            long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
-            IomapLoop.Iterate(i.Map!, offset, n, IomapIntent.Read, e =>
-            {
-                visit(e.Kind == MapKind.Mapped ? e.DevOffset : -1, e.Length);
-                return e.Length;
-            });
-            return n;
-        }
-        finally
-        {
-            i.Lock.ExitReadLock();
-        }
+            visit(e.Kind == MapKind.Mapped ? e.DevOffset : -1, e.Length);
+            return e.Length;
+        });
+        return n;
     }
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>, atomically: bytes that replace visible
@@ -537,5 +543,38 @@ public sealed partial class DaxVolume
         if (i.IsRegular)
             return i;
         throw new DaxFsException(i.IsDir ? Errno.EISDIR : Errno.EINVAL, $"inode {ino} is not a regular file");
+    }
+}
+
+/// <summary>ReadLease -- a file held for reading (its read lock) while a reader hands the kernel pointers into its
+/// blocks: no write can copy-on-write and free them, so no other file's bytes can appear in the reply. Dispose on the
+/// thread that took it.</summary>
+public sealed class ReadLease : IDisposable
+{
+    private readonly DaxVolume _volume;
+    private Namespace.Inode? _inode;
+
+    internal ReadLease(DaxVolume volume, Namespace.Inode inode)
+    {
+        _volume = volume;
+        _inode = inode;
+    }
+
+    /// <summary>The file's size while the lease is held.</summary>
+    public long Size => _inode?.Rec.Size ?? throw new ObjectDisposedException(nameof(ReadLease));
+
+    /// <summary>Visits the extents of [offset, offset+length) clipped to the size: (device offset or -1 for zeros,
+    /// length); returns the bytes covered.</summary>
+    public long Visit(long offset, long length, Action<long, long> visit)
+    {
+        ObjectDisposedException.ThrowIf(_inode is null, this);
+        return _volume.VisitExtentsLocked(_inode, offset, length, visit);
+    }
+
+    /// <summary>Releases the read lock.</summary>
+    public void Dispose()
+    {
+        Namespace.Inode? i = Interlocked.Exchange(ref _inode, null);
+        i?.Lock.ExitReadLock();
     }
 }

@@ -71,7 +71,7 @@ public sealed partial class DaxVolume : IDisposable
         _options = options;
         _page = dev.Granularity == Granularity.Page;
         _tracker = _page ? new DirtyExtentTracker(dev) : null;
-        _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd);
+        _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd, pool: Math.Min(256, (sb.DataEnd - sb.DataStart) / 64));
         _inodeUsed = new ulong[(sb.InodeCount + 64) / 64 + 1];
         _generations = new uint[sb.InodeCount + 1];
         _journal = JournalLog.Recover(dev, sb, _tracker, out int replayed);

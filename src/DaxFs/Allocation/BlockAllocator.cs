@@ -28,15 +28,16 @@ internal sealed class BlockAllocator
     private long _reserved;
     private readonly long _pool; // kept for calls that free space, so that a full volume can always be emptied
 
-    /// <summary>An allocator over blocks [dataStart, dataEnd) with everything in use (mount marks free).</summary>
-    public BlockAllocator(long dataStart, long dataEnd)
+    /// <summary>An allocator over blocks [dataStart, dataEnd) with everything in use (mount marks free), keeping
+    /// <paramref name="pool"/> blocks back for calls that free space.</summary>
+    public BlockAllocator(long dataStart, long dataEnd, long pool = 0)
     {
         _dataStart = dataStart;
         _dataEnd = dataEnd;
         _bits = new ulong[(dataEnd + 63) / 64];
         _groupFree = new int[(dataEnd + Layout.BlocksPerGroup - 1) / Layout.BlocksPerGroup];
         _fullGroups = new GroupSet(_groupFree.Length);
-        _pool = Math.Min(256, (dataEnd - dataStart) / 64);
+        _pool = pool;
         _partialGroups = new GroupSet(_groupFree.Length);
     }
 
