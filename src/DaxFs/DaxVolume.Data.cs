@@ -172,9 +172,7 @@ public sealed partial class DaxVolume
             }
             // New blocks: a hole, or copy on write of visible data.
             long count = kind == MapKind.Hole ? n : Math.Min(n, visibleBlocks - b0);
-            long hint = map.ContinuationHint(b0);
-            if (kind == MapKind.Mapped)
-                hint = -1;
+            long hint = kind == MapKind.Mapped ? -1 : map.ContinuationHint(b0);
             // 2 MiB-aligned fresh groups for big allocations and for a large file growing past its end (an append that
             // cannot continue in place starts a new aligned group); copy-on-write and small hole fills take space in
             // partly used groups, so that whole free groups survive aging.
