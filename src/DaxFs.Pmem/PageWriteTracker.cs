@@ -9,8 +9,8 @@ namespace DaxFs.Pmem;
 /// written page; the PAGEMAP_SCAN ioctl on /proc/self/pagemap reports the marked pages and protects them again in one
 /// call (PM_SCAN_WP_MATCHING). Constants and layouts are the kernel's uapi (linux/userfaultfd.h, linux/fs.h); Debian's
 /// headers predate them.</summary>
-/// <remarks>Write protection works on anonymous, shmem (tmpfs, memfd) and hugetlbfs memory, not on DAX files; it
-/// splits 2 MiB mappings into 4 KiB ones. <see cref="TryOpen"/> says why when the kernel refuses.</remarks>
+/// <remarks>Write protection splits 2 MiB mappings into 4 KiB ones. Here (Linux 6.18) it works on shmem (tmpfs, memfd)
+/// and on ordinary files; <see cref="TryOpen"/> and <see cref="Track"/> say why when the kernel refuses.</remarks>
 public sealed unsafe class PageWriteTracker : IDisposable
 {
     private const ulong UFFD_API = 0xAA;
@@ -121,8 +121,7 @@ public sealed unsafe class PageWriteTracker : IDisposable
         if (Libc.Ioctl(_uffd, UFFDIO_REGISTER, &reg) != 0)
         {
             var (errno, text) = Libc.LastError();
-            throw new PmemException($"userfaultfd cannot track writes to this mapping: UFFDIO_REGISTER failed with {text} " +
-                "(write protection works on tmpfs/memfd/anonymous memory, not on DAX files)", errno);
+            throw new PmemException($"userfaultfd cannot track writes to this mapping: UFFDIO_REGISTER failed with {text}", errno);
         }
         var wp = new UffdioWriteProtect { Range = new UffdioRange { Start = (ulong)address, Len = (ulong)length }, Mode = UFFDIO_WRITEPROTECT_MODE_WP };
         if (Libc.Ioctl(_uffd, UFFDIO_WRITEPROTECT, &wp) != 0)

@@ -36,7 +36,8 @@ public enum DirtyTracking
 
     /// <summary>Page-precise: pages are write-protected (userfaultfd, asynchronous mode); fsync asks the kernel which
     /// were written (PAGEMAP_SCAN) and writes back only those. Costs a fault on the first store to each clean page and
-    /// 4 KiB mappings (protection splits 2 MiB ones); needs Linux 6.7+ and shmem-backed (emulated) pmem.</summary>
+    /// 4 KiB mappings (protection splits 2 MiB ones); needs Linux 6.7+; not offered for DAX mappings (device-dax,
+    /// MAP_SYNC files), where the volume keeps the extent policy and says why.</summary>
     Page,
 }
 
