@@ -187,6 +187,20 @@ public sealed unsafe partial class PmemDevice : IDisposable
         _observer?.OnFlush(offset, length, false);
     }
 
+    /// <summary>Writes back device bytes [offset, offset+length) through <paramref name="mapped"/>, the address of the
+    /// same bytes in another mapping of the device (a <see cref="PmemWindow"/>): the address a program stored through,
+    /// whose translation the TLB already holds, rather than the device mapping's, which would cost a second
+    /// translation (a page walk per random line). Page devices msync through the device mapping as usual.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void FlushThrough(byte* mapped, long offset, long length)
+    {
+        byte* p = At(offset, length);
+        if (length == 0)
+            return;
+        _flush(this, Granularity == Granularity.Page ? p : mapped, (nuint)length);
+        _observer?.OnFlush(offset, length, false);
+    }
+
     /// <summary>Writes back and evicts the cache lines of [offset, offset+length) (CLFLUSHOPT, else CLFLUSH): for
     /// memory another agent will write behind the CPU's back. Not ordered until <see cref="Drain"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
