@@ -194,7 +194,7 @@ public static class MapSuite
             string p = policy == DirtyTracking.Extent ? "extent" : "page";
             facts[$"{p}_policy"] = v.DirtyTracking == policy ? $"{v.DirtyTracking} in force"
                 : $"{v.DirtyTracking} in force instead: {v.PageTrackingUnavailableReason}";
-            facts["device"] = v.Device.Info.ToString();
+            facts[$"{p}_volume_device"] = v.Device.Info.ToString();
             using DaxFile big = WriteFile(v, "/big", o.FileBytes, misaligned: false);
             using DaxFile mid = WriteFile(v, "/mid", o.MidFileBytes, misaligned: false);
             AsyncFigures(v, big, mid, o, d);
@@ -203,7 +203,7 @@ public static class MapSuite
                 using DaxFile pte = WriteFile(v, "/pte", o.FileBytes, misaligned: true);
                 using DaxFile s1 = WriteFile(v, "/small-pmd", Mi2, misaligned: false);
                 using DaxFile s2 = WriteFile(v, "/small-pte", Mi2, misaligned: true);
-                SyncFigures(big, pte, s1, s2, o, d);
+                SyncFigures(big, pte, s1, s2, o, d, facts);
                 facts["map_statistics"] = v.MapStatistics.ToString();
             }
         }
@@ -386,14 +386,18 @@ public static class MapSuite
     /// <summary>Sync mappings: random loads PMD vs PTE, map+write+persist+unmap of 2 MiB PMD vs PTE, 64-byte
     /// store + Persist.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SyncFigures(DaxFile big, DaxFile pte, DaxFile s1, DaxFile s2, MapSuiteOptions o, Dictionary<string, double> d)
+    private static void SyncFigures(DaxFile big, DaxFile pte, DaxFile s1, DaxFile s2, MapSuiteOptions o, Dictionary<string, double> d,
+        Dictionary<string, string> facts)
     {
         // 2. Random 8-byte loads over pre-faulted mappings; three alternations, the median rate of each.
         using (DaxMapping mp = big.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Sync))
         using (DaxMapping mt = pte.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Sync))
         {
-            d["load_pmd_smaps"] = mp.Granularity.PmdBytes;
-            d["load_pte_smaps"] = mt.Granularity.PmdBytes;
+            MappingGranularity gp = mp.Granularity, gt = mt.Granularity;
+            d["load_pmd_smaps"] = gp.PmdBytes;
+            d["load_pte_smaps"] = gt.PmdBytes;
+            facts["granularity_aligned_file"] = gp.ToString();
+            facts["granularity_misaligned_file"] = gt.ToString();
             long loads = Math.Max(1 << 16, (8L << 20) * o.IterationPercent / 100);
             RandomLoads(mp.Pointer, o.FileBytes, 1 << 16, o.Seed);
             RandomLoads(mt.Pointer, o.FileBytes, 1 << 16, o.Seed);
