@@ -104,7 +104,7 @@ public static class BenchCommand
             .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn("target").AddColumn(new TableColumn("spread").RightAligned());
         foreach (var r in report.Results)
         {
-            string met = r.Met switch { true => "[green]met[/]", false => "[red]missed[/]", null => "" };
+            string met = r.Met switch { true => "[green]met[/]", false => "[red]not met[/]", null => "" };
             t.AddRow(Markup.Escape(r.Name), r.Unit, Fmt(r.Value), Markup.Escape(r.Anchor ?? ""), r.AnchorValue is { } a ? Fmt(a) : "",
                 r.Ratio is { } x ? x.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "",
                 r.Target is null ? "" : $"{Markup.Escape(r.Target)} {met}",
