@@ -189,6 +189,7 @@ internal sealed class TestVolume : IDisposable
         File.SetUnixFileMode(Root, (UnixFileMode)0x1ED);
         MountPoint = Path.Combine(Root, "mnt");
         Directory.CreateDirectory(MountPoint);
+        _mountPoints.Add(MountPoint);
         Size = size;
         if (create)
         {
@@ -202,7 +203,18 @@ internal sealed class TestVolume : IDisposable
     /// <summary>A private temp directory (0755) holding the mount point; scratch space of the host side.</summary>
     public string Root { get; }
 
-    public string MountPoint { get; }
+    /// <summary>Where the next mount goes (see <see cref="UseMountPoint"/>).</summary>
+    public string MountPoint { get; private set; }
+
+    private readonly List<string> _mountPoints = [];
+
+    /// <summary>Switches to another mount point under <see cref="Root"/> (the old one is still cleaned up).</summary>
+    public void UseMountPoint(string name)
+    {
+        MountPoint = Path.Combine(Root, name);
+        Directory.CreateDirectory(MountPoint);
+        _mountPoints.Add(MountPoint);
+    }
 
     public long Size { get; }
 
@@ -321,13 +333,16 @@ internal sealed class TestVolume : IDisposable
         }
         finally
         {
-            if (Mounts.IsMounted(MountPoint))
-            {
-                _output?.WriteLine($"{MountPoint} still mounted: umount -l");
-                Mounts.ForceDetach(MountPoint);
-            }
             if (_cliMounted)
                 KillDaemonQuietly();
+            foreach (string mp in _mountPoints)
+            {
+                if (Mounts.IsMounted(mp))
+                {
+                    _output?.WriteLine($"{mp} still mounted: umount -l");
+                    Mounts.ForceDetach(mp);
+                }
+            }
             try
             {
                 _volume?.Dispose();
@@ -358,8 +373,9 @@ internal sealed class TestVolume : IDisposable
         try
         {
             File.Delete(Image);
-            File.Delete(Cli.MountLog(MountPoint));
-            if (!Mounts.IsMounted(MountPoint))
+            foreach (string mp in _mountPoints)
+                File.Delete(Cli.MountLog(mp));
+            if (!_mountPoints.Any(Mounts.IsMounted))
                 Directory.Delete(Root, recursive: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

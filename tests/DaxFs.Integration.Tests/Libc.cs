@@ -110,6 +110,12 @@ internal static unsafe class Libc
     [DllImport("libc", SetLastError = true, EntryPoint = "setxattr")]
     private static extern int setxattr_([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, byte* value, nint size, int flags);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "lsetxattr")]
+    private static extern int lsetxattr_([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, byte* value, nint size, int flags);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "lgetxattr")]
+    private static extern nint lgetxattr_([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, byte* value, nint size);
+
     [DllImport("libc", SetLastError = true, EntryPoint = "getxattr")]
     private static extern nint getxattr_([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, byte* value, nint size);
 
@@ -217,6 +223,15 @@ internal static unsafe class Libc
             return (int)R(setxattr_(path, name, p, value.Length, flags));
     }
 
+    public static int LSetXattr(string path, string name, byte[] value, int flags)
+    {
+        fixed (byte* p = value)
+            return (int)R(lsetxattr_(path, name, p, value.Length, flags));
+    }
+
+    /// <summary>lgetxattr's length (or -errno).</summary>
+    public static long LGetXattr(string path, string name) => R(lgetxattr_(path, name, null, 0));
+
     /// <summary>getxattr into a buffer of <paramref name="size"/> bytes (0: ask for the length).</summary>
     public static long GetXattr(string path, string name, int size, out byte[] value)
     {
@@ -276,7 +291,7 @@ internal static unsafe class Libc
     {
         1 => "EPERM", 2 => "ENOENT", 5 => "EIO", 6 => "ENXIO", 9 => "EBADF", 13 => "EACCES", 16 => "EBUSY", 17 => "EEXIST", 18 => "EXDEV",
         20 => "ENOTDIR", 21 => "EISDIR", 22 => "EINVAL", 27 => "EFBIG", 28 => "ENOSPC", 30 => "EROFS", 31 => "EMLINK", 34 => "ERANGE",
-        36 => "ENAMETOOLONG", 38 => "ENOSYS", 39 => "ENOTEMPTY", 40 => "ELOOP", 61 => "ENODATA", 95 => "EOPNOTSUPP", 7 => "E2BIG",
+        36 => "ENAMETOOLONG", 107 => "ENOTCONN", 38 => "ENOSYS", 39 => "ENOTEMPTY", 40 => "ELOOP", 61 => "ENODATA", 95 => "EOPNOTSUPP", 7 => "E2BIG",
         _ => $"errno {e}",
     };
 }
