@@ -63,7 +63,7 @@ public sealed class DaemonSignalTests(ITestOutputHelper output)
             Thread.Sleep(700);
             int pid = v.DaemonPid();
             output.WriteLine($"SIGKILL to daemon {pid}");
-            Proc.Ok("kill", "-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(0, Libc.Kill(pid, Libc.SIGKILL));
             WaitForExit(pid, TimeSpan.FromSeconds(20));
             Assert.True(writer.WaitForExit(20_000), "the writer did not notice the dead mount");
         }
@@ -141,7 +141,7 @@ public sealed class DaemonSignalTests(ITestOutputHelper output)
         File.WriteAllText(v.M("file"), "written before SIGTERM\n");
         Directory.CreateDirectory(v.M("dir"));
         int pid = v.DaemonPid();
-        Proc.Ok("kill", "-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, Libc.Kill(pid, Libc.SIGTERM));
         WaitForExit(pid, TimeSpan.FromSeconds(30));
         Assert.False(Mounts.IsMounted(v.MountPoint), "SIGTERM did not unmount");
         string log = v.DaemonLog();

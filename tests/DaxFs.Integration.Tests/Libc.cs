@@ -128,6 +128,9 @@ internal static unsafe class Libc
     [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
     private static extern int statx_(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte* buf);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+    private static extern int kill_(int pid, int signal);
+
     [DllImport("libc", SetLastError = true, EntryPoint = "access")]
     private static extern int access_([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int mode);
 
@@ -201,6 +204,10 @@ internal static unsafe class Libc
     public static int Chown(string path, uint uid, uint gid) => (int)R(chown_(path, uid, gid));
 
     public static int LChown(string path, uint uid, uint gid) => (int)R(lchown_(path, uid, gid));
+
+    public const int SIGKILL = 9, SIGTERM = 15;
+
+    public static int Kill(int pid, int signal) => (int)R(kill_(pid, signal));
 
     public static int Access(string path, int mode) => (int)R(access_(path, mode));
 
