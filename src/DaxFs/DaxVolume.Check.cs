@@ -146,7 +146,14 @@ public sealed partial class DaxVolume
     /// <summary>Link counts from the directory tree; unreachable inodes go to /lost+found.</summary>
     private void FixLinks(List<string> repairs)
     {
-        List<ulong> lost = Unreachable().Where(k => _inodes[k].Rec.Nlink > 0).ToList();
+        // Only the top of each unreachable subtree is linked: its descendants come back with it.
+        var unreachable = Unreachable().Where(k => _inodes[k].Rec.Nlink > 0).ToHashSet();
+        var contained = new HashSet<ulong>();
+        foreach (ulong k in unreachable)
+            if (_inodes[k].Dir is { } d)
+                foreach (var (_, slot) in d.All)
+                    contained.Add(slot.Ino);
+        List<ulong> lost = unreachable.Where(k => !contained.Contains(k)).OrderBy(k => k).ToList();
         if (lost.Count > 0)
         {
             Inode root = _inodes[RootIno];
@@ -176,6 +183,7 @@ public sealed partial class DaxVolume
                 {
                     i.Rec.Parent = lfDir.Ino;
                     lfDir.Rec.Nlink++;
+                    tx.Touch(i);
                 }
                 tx.Commit();
                 repairs.Add($"linked unreachable inode {ino} into /lost+found as #{ino}");
