@@ -324,10 +324,12 @@ internal sealed class TestVolume : IDisposable
             {
                 try
                 {
-                    Cli.Run(TimeSpan.FromSeconds(60), "umount", MountPoint);
+                    Proc.Result r = Cli.Run(TimeSpan.FromSeconds(60), "umount", MountPoint);
+                    _output?.WriteLine($"cleanup: daxfs umount exited {r.Exit} after {r.Elapsed.TotalSeconds:0.0} s {r.Err.Trim()}");
                 }
-                catch (TimeoutException)
+                catch (TimeoutException e)
                 {
+                    _output?.WriteLine($"cleanup: {e.Message}");
                 }
             }
         }
