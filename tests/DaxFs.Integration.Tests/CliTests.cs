@@ -223,7 +223,7 @@ public sealed class CliTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void EveryCommandHasHelp()
+    public void EveryCommandHasHelp() => Hard.Run(TimeSpan.FromSeconds(90), () =>
     {
         foreach (string[] cmd in new[]
         {
@@ -235,5 +235,5 @@ public sealed class CliTests(ITestOutputHelper output)
             Assert.Contains("Usage:", r.Out, StringComparison.Ordinal);
             Assert.Contains("daxfs " + string.Join(' ', cmd), r.Out, StringComparison.Ordinal);
         }
-    }
+    });
 }
