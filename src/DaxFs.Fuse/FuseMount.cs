@@ -92,6 +92,15 @@ public sealed class FuseMount : IDisposable
         return mount;
     }
 
+    /// <summary>Whether <paramref name="mountPoint"/> is a FUSE mount whose daemon is gone (every access answers
+    /// ENOTCONN), as a daemon killed with SIGKILL leaves it. <see cref="Mount"/> detaches such a mount before
+    /// mounting in its place.</summary>
+    public static bool IsStale(string mountPoint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountPoint);
+        return Libc.Access(mountPoint, Libc.F_OK) != 0 && Marshal.GetLastPInvokeError() == Libc.ENOTCONN;
+    }
+
     /// <summary>Unmounts (a plain unmount, retried while busy for <see cref="FuseMountOptions.UnmountTimeout"/>,
     /// then a lazy one), stops the workers and waits for them, calls <see cref="IFuseFileSystem.Destroy"/> once
     /// and closes the descriptors. Safe to call more than once and from any thread but a worker.</summary>

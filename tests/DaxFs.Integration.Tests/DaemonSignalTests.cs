@@ -130,6 +130,11 @@ public sealed class DaemonSignalTests(ITestOutputHelper output)
         v.MountCli();
         Assert.True(Libc.Stat(v.MountPoint, out _) == 0, $"the mount point still answers {Libc.Name(Libc.Stat(v.MountPoint, out _))} after daxfs mount " +
             $"returned 0 (BUGS.md IT-6)\n--- daemon log ---\n{v.DaemonLog()}");
+        // A live mount is not taken over: a second mount on it is refused with one line, and the first keeps serving.
+        Proc.Result again = Cli.Run("mount", v.Image, v.MountPoint);
+        Assert.True(again.Exit == 1 && again.Err.Trim().Split('\n').Length == 1 && again.Err.Contains("already mounted", StringComparison.Ordinal),
+            again.Describe("a second daxfs mount on a live mount point"));
+        Assert.True(Libc.Stat(v.M("durable"), out _) == 0, "the first mount stopped serving after the refused second one");
         CheckRecovered(v, files, seed);
     });
 
