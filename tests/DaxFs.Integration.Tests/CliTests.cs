@@ -172,6 +172,34 @@ public sealed class CliTests(ITestOutputHelper output)
         v.AssertFsckClean();
     });
 
+    /// <summary>On a terminal (a pty from script(1)) cp draws a Spectre.Console progress bar; the delay before it is
+    /// shown is set to 0 so that the bar must appear however fast the machine copies.</summary>
+    [Fact]
+    public void CpDrawsAProgressBarOnATerminal() => Hard.Run(TimeSpan.FromSeconds(120), () =>
+    {
+        using var v = new TestVolume("cli-pty", output, size: 256L << 20);
+        string src = Path.Combine(v.Root, "src.bin");
+        byte[] data = new byte[64 << 20];
+        new Random(11).NextBytes(data);
+        File.WriteAllBytes(src, data);
+        Proc.Result r = Proc.Run("script", ["-qec", $"dotnet '{Cli.Dll}' cp '{src}' '{v.Image}:/copied.bin'", "/dev/null"], TimeSpan.FromSeconds(90),
+            env: new Dictionary<string, string> { ["DAXFS_PROGRESS_AFTER_MS"] = "0", ["TERM"] = "xterm-256color", ["COLUMNS"] = "120" });
+        output.WriteLine(r.Out);
+        Assert.True(r.Exit == 0, r.Describe("script -qec 'daxfs cp ...'"));
+        Assert.Contains("\u2501", r.Out, StringComparison.Ordinal); // the bar's segments
+        Assert.Matches(@"\d+%", r.Out);
+        Assert.Contains("daxfs cp: copied 1 file, 64.0 MiB in", r.Out, StringComparison.Ordinal);
+        Assert.Contains("\"size\": 67108864", Cli.Ok("stat", $"{v.Image}:/copied.bin", "--json"), StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(CopyOut(v, "/copied.bin")));
+    });
+
+    private static string CopyOut(TestVolume v, string path)
+    {
+        string back = Path.Combine(v.Root, "back.bin");
+        Cli.Ok("cp", $"{v.Image}:{path}", back);
+        return back;
+    }
+
     [Fact]
     public void CpShowsProgressForLongCopies() => Hard.Run(TimeSpan.FromSeconds(120), () =>
     {

@@ -365,8 +365,8 @@ public static class FileCommands
             job.Scan(from.Path, top);
             var sw = Stopwatch.StartNew();
             var task = Task.Run(() => job.Run(from.Path, dest, top, recursive));
-            if (!task.Wait(TimeSpan.FromSeconds(1)))
-                ShowProgress(job, task, $"{from.Text} -> {to.Text}");
+            if (!task.Wait(ProgressDelay()))
+                ShowProgress(job, task, ShortName(from.Path));
             task.GetAwaiter().GetResult();
             if (job.Shown)
                 Console.Error.WriteLine($"daxfs cp: copied {job.Files} file{(job.Files == 1 ? "" : "s")}, {Sizes.Format(job.DoneBytes)} in {sw.Elapsed.TotalSeconds:0.0} s");
@@ -380,6 +380,20 @@ public static class FileCommands
     }
 
     private static string Normalize(string p) => p.TrimEnd('/');
+
+    /// <summary>The source's name, at most 32 characters: the bar, percentage, speed and time must fit an 80-column
+    /// terminal next to it.</summary>
+    private static string ShortName(string path)
+    {
+        string t = path.TrimEnd('/');
+        string name = t.Length == 0 ? "/" : t[(t.LastIndexOf('/') + 1)..];
+        return name.Length <= 32 ? name : name[..15] + "..." + name[^14..];
+    }
+
+    /// <summary>How long a copy runs before progress is shown: 1 s, or DAXFS_PROGRESS_AFTER_MS (0: at once).</summary>
+    private static TimeSpan ProgressDelay() =>
+        int.TryParse(Environment.GetEnvironmentVariable("DAXFS_PROGRESS_AFTER_MS"), NumberStyles.None, CultureInfo.InvariantCulture, out int ms)
+            ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(1);
 
     private static string BaseName(string p)
     {
