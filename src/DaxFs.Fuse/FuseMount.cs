@@ -224,7 +224,7 @@ public sealed class FuseMount : IDisposable
         }
         if (why is "unmounted" or "destroyed")
             _connectionEnded = true;
-        // One worker's end is the session's: with the connection gone the others would only poll.
+        // One worker's end is the session's: each other worker stops after its next request (Teardown wakes them).
         _stopping = true;
         if (Interlocked.Decrement(ref _liveWorkers) == 0)
             ThreadPool.QueueUserWorkItem(_ => Teardown());
