@@ -73,8 +73,27 @@ public static class BenchCommand
             return Report(Run("map", p => MapSuite.Run(options, p)), r.GetValue(json));
         });
         cmd.Subcommands.Add(map);
+
+        var fuse = new Command("fuse", "fio through a DaxFS FUSE mount (in this process, emulated pmem) vs the same jobs on a kernel tmpfs directory")
+        {
+            json, rounds, quick, dir,
+        };
+        fuse.SetAction(r =>
+        {
+            int n = r.GetValue(rounds);
+            if (n < 1)
+                throw new UsageException("--rounds must be at least 1");
+            bool q = r.GetValue(quick);
+            var options = new FuseSuiteOptions(MountForBench, Directory: r.GetValue(dir)!, Rounds: q ? 1 : Math.Min(n, 3), Quick: q);
+            return Report(Run("fuse", p => FuseSuite.Run(options, p)), r.GetValue(json));
+        });
+        cmd.Subcommands.Add(fuse);
         return cmd;
     }
+
+    /// <summary>Mounts <paramref name="volume"/> on <paramref name="mountPoint"/> in this process for `bench fuse`.</summary>
+    public static IDisposable MountForBench(string mountPoint, DaxVolume volume) =>
+        DaxFs.Fuse.FuseMount.Mount(mountPoint, new DaxFs.Fuse.DaxVolumeFileSystem(volume), new DaxFs.Fuse.FuseMountOptions { FsName = "daxfs-bench" });
 
     /// <summary>Runs a suite under a progress bar (plain lines when the output is not a terminal).</summary>
     private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body)
