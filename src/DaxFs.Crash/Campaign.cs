@@ -30,6 +30,11 @@ public sealed record CampaignOptions
     public long DeviceBytes { get; init; } = 4 << 20;
     /// <summary>A deliberately broken device that ignores fences: the campaign must find violations.</summary>
     public bool IgnoreFences { get; init; }
+    /// <summary>Run only the workloads whose place in the plan is <see cref="Shard"/> modulo <see cref="Shards"/>
+    /// (several processes share a campaign, one core each).</summary>
+    public int Shard { get; init; }
+    /// <summary>How many processes share the campaign.</summary>
+    public int Shards { get; init; } = 1;
     /// <summary>Stop at the first violation.</summary>
     public bool StopAtFirstViolation { get; init; }
 }
@@ -73,7 +78,7 @@ public static class Campaign
 {
     /// <summary>The workloads of a campaign in order: every 1-operation workload (CacheLine, then Page devices), then
     /// the 2-operation workloads in a seeded order (every fourth also on a Page device) with a random long workload
-    /// after every <see cref="CampaignOptions.RandomEvery"/>.</summary>
+    /// after every <see cref="CampaignOptions.RandomEvery"/>, then random workloads without end.</summary>
     public static IEnumerable<(Workload Workload, bool Page)> Plan(CampaignOptions o)
     {
         for (int i = 0; i < Workloads.Core.Count; i++)
@@ -94,11 +99,14 @@ public static class Campaign
                 r++;
             }
         }
+        // Then random workloads without end (a long campaign stops on --minutes or --max-states).
+        for (; ; r++)
+            yield return (Workloads.Random(o.Seed * 1_000_003UL + (ulong)r, o.RandomLength), o.IncludePageDevices && r % 2 == 1);
     }
 
     /// <summary>Runs a campaign.</summary>
     public static CampaignResult Run(CampaignOptions o, Action<CampaignProgress>? progress = null) =>
-        Run(o, Plan(o), progress);
+        Run(o, Plan(o).Where((_, k) => k % o.Shards == o.Shard), progress);
 
     /// <summary>Runs the given workloads (until a limit in <paramref name="o"/>).</summary>
     public static CampaignResult Run(CampaignOptions o, IEnumerable<(Workload Workload, bool Page)> plan, Action<CampaignProgress>? progress = null)

@@ -21,10 +21,11 @@ public static class CrashCommand
         var broken = new Option<bool>("--broken-fences") { Description = "simulate a device whose fences do nothing: the campaign must find violations (a self-test)" };
         var only = new Option<string?>("--workload") { Description = "run only this workload (as a reproducer names it: ace1/I, ace2/I+J, random/SEED)" };
         var device = new Option<string>("--device") { Description = "with --workload: cacheline or page", DefaultValueFactory = _ => "cacheline" };
+        var shard = new Option<string?>("--shard") { Description = "K/N: run every N-th workload of the plan from the K-th (0-based), to share a campaign between processes" };
         var json = new Option<FileInfo?>("--json") { Description = "also write {workloads, crash_points, states, violations, seconds, seed} to this file" };
         var cmd = new Command("crashtest", "crash-consistency campaign: every crash point of ACE-style and random workloads, recovered and checked")
         {
-            seed, workloads, states, minutes, maxStates, noPage, broken, only, device, json,
+            seed, workloads, states, minutes, maxStates, noPage, broken, only, device, shard, json,
         };
         cmd.SetAction(r =>
         {
@@ -36,8 +37,13 @@ public static class CrashCommand
                 throw new UsageException("--states-per-point must not be negative");
             if (!(m > 0) || m > 60 * 24 * 7)
                 throw new UsageException("--minutes must be above 0 and at most a week");
+            int k0 = 0, n0 = 1;
+            if (r.GetValue(shard) is { } sh && (sh.Split('/') is not [var ks, var ns] || !int.TryParse(ks, out k0) || !int.TryParse(ns, out n0)
+                || n0 < 1 || k0 < 0 || k0 >= n0))
+                throw new UsageException($"--shard must be K/N with 0 <= K < N, not '{sh}'");
             var options = new CampaignOptions
             {
+                Shard = k0, Shards = n0,
                 Seed = r.GetValue(seed), MaxWorkloads = w, StatesPerPoint = k, Time = TimeSpan.FromMinutes(m),
                 MaxStates = r.GetValue(maxStates), IncludePageDevices = !r.GetValue(noPage), IgnoreFences = r.GetValue(broken),
             };
