@@ -21,7 +21,7 @@ public sealed record CampaignOptions
     /// <summary>Run the workloads on Page-granularity devices as well (durability at fsync/sync).</summary>
     public bool IncludePageDevices { get; init; } = true;
     /// <summary>Operations in each random workload.</summary>
-    public int RandomLength { get; init; } = 40;
+    public int RandomLength { get; init; } = 200;
     /// <summary>One random workload after every this many 2-operation workloads.</summary>
     public int RandomEvery { get; init; } = 25;
     /// <summary>Use every recovered volume (create/write in every directory, delete the tree, fsck).</summary>

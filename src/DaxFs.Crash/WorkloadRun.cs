@@ -58,7 +58,10 @@ internal sealed class WorkloadRun
                     string? error = null;
                     try
                     {
-                        op.Run(v);
+                        if (_w.Ops.Count > 2)
+                            OnThread(_op % Callers.Length, () => op.Run(v));
+                        else
+                            op.Run(v);
                     }
                     catch (DaxFsException e)
                     {
@@ -90,6 +93,61 @@ internal sealed class WorkloadRun
             {
                 _recorder?.Detach();
                 v.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Two caller threads: long workloads alternate their calls between them (one call at a time, so the
+    /// results serialize), as a program with several threads would make them.</summary>
+    private static readonly Caller[] Callers = [new(), new()];
+
+    /// <summary>Runs <paramref name="call"/> on caller thread <paramref name="k"/> and waits; rethrows what it threw.</summary>
+    private static void OnThread(int k, Action call)
+    {
+        Exception? thrown = Callers[k].Run(call);
+        if (thrown is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(thrown).Throw();
+    }
+
+    /// <summary>A dedicated thread that runs one call at a time for the workload's thread.</summary>
+    private sealed class Caller
+    {
+        private readonly SemaphoreSlim _go = new(0), _done = new(0);
+        private Action? _call;
+        private Exception? _thrown;
+
+        public Caller()
+        {
+            var t = new Thread(Loop) { IsBackground = true, Name = "crash-caller" };
+            t.Start();
+        }
+
+        public Exception? Run(Action call)
+        {
+            lock (this)
+            {
+                _call = call;
+                _thrown = null;
+                _go.Release();
+                _done.Wait();
+                return _thrown;
+            }
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                _go.Wait();
+                try
+                {
+                    _call!();
+                }
+                catch (Exception e)
+                {
+                    _thrown = e;
+                }
+                _done.Release();
             }
         }
     }

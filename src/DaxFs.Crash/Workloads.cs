@@ -66,7 +66,7 @@ public static class Workloads
 
     /// <summary>The workload named <paramref name="id"/> ("ace1/I", "ace2/I+J", "random/SEED" or "random/SEED/LENGTH"), as a
     /// reproducer names it; null when there is no such workload.</summary>
-    public static Workload? Parse(string id, int randomLength = 40)
+    public static Workload? Parse(string id, int randomLength = 200)
     {
         string[] p = id.Split('/');
         if (p.Length == 2 && p[0] == "ace1" && int.TryParse(p[1], out int i) && i >= 0 && i < Core.Count)
@@ -137,6 +137,6 @@ public static class Workloads
                 _ => Ops.Write(File(), Off(), Len(), tag),
             });
         }
-        return new Workload($"random/{seed}", Setup, ops);
+        return new Workload($"random/{seed}/{length}", Setup, ops);
     }
 }

@@ -19,7 +19,7 @@ public static class CrashCommand
         var maxStates = new Option<long>("--max-states") { Description = "stop once this many crash states were checked", DefaultValueFactory = _ => long.MaxValue };
         var noPage = new Option<bool>("--no-page") { Description = "CacheLine (pmem) devices only; by default Page devices are tested too" };
         var broken = new Option<bool>("--broken-fences") { Description = "simulate a device whose fences do nothing: the campaign must find violations (a self-test)" };
-        var only = new Option<string?>("--workload") { Description = "run only this workload (as a reproducer names it: ace1/I, ace2/I+J, random/SEED)" };
+        var only = new Option<string?>("--workload") { Description = "run only this workload (as a reproducer names it: ace1/I, ace2/I+J, random/SEED/LENGTH)" };
         var device = new Option<string>("--device") { Description = "with --workload: cacheline or page", DefaultValueFactory = _ => "cacheline" };
         var shard = new Option<string?>("--shard") { Description = "K/N: run every N-th workload of the plan from the K-th (0-based), to share a campaign between processes" };
         var json = new Option<FileInfo?>("--json") { Description = "also write {workloads, crash_points, states, violations, seconds, seed} to this file" };
@@ -49,7 +49,7 @@ public static class CrashCommand
             };
             if (r.GetValue(only) is { } id)
             {
-                var one = Workloads.Parse(id) ?? throw new UsageException($"no workload '{id}' (ace1/0..{Workloads.Core.Count - 1}, ace2/I+J, random/SEED)");
+                var one = Workloads.Parse(id) ?? throw new UsageException($"no workload '{id}' (ace1/0..{Workloads.Core.Count - 1}, ace2/I+J, random/SEED/LENGTH)");
                 string d = r.GetValue(device)!;
                 if (d is not ("cacheline" or "page"))
                     throw new UsageException($"--device must be cacheline or page, not '{d}'");
