@@ -18,6 +18,8 @@ public sealed record CampaignOptions
     public int StatesPerPoint { get; init; } = 4;
     /// <summary>At most this many in-flight words: every subset of size 1 and 2 is checked too.</summary>
     public int ExhaustiveWords { get; init; } = 12;
+    /// <summary>At most this many regions of in-flight words: each alone and all but each are checked too.</summary>
+    public int ExhaustiveRegions { get; init; } = 16;
     /// <summary>Run the workloads on Page-granularity devices as well (durability at fsync/sync).</summary>
     public bool IncludePageDevices { get; init; } = true;
     /// <summary>Operations in each random workload.</summary>
@@ -35,6 +37,10 @@ public sealed record CampaignOptions
     public int Shard { get; init; }
     /// <summary>How many processes share the campaign.</summary>
     public int Shards { get; init; } = 1;
+    /// <summary>Called with each violation as soon as its workload has run (a long campaign reports as it goes).</summary>
+    public Action<Violation>? OnViolation { get; init; }
+    /// <summary>Called on each workload's volume after its setup, before recording (fault injection in tests).</summary>
+    public Action<DaxVolume>? BeforeRecording { get; init; }
     /// <summary>Stop at the first violation.</summary>
     public bool StopAtFirstViolation { get; init; }
 }
@@ -123,8 +129,11 @@ public static class Campaign
             if (o.StopAtFirstViolation && result.Violations.Count > 0)
                 break;
             progress?.Invoke(new CampaignProgress(result.Workloads, result.CrashPoints, result.States, result.Violations.Count, clock.Elapsed, w.Id));
+            int before = result.Violations.Count;
             new WorkloadRun(w, isPage, o, rng, isPage ? page! : cacheLine, result).Run();
             result.Workloads++;
+            for (int k = before; k < result.Violations.Count; k++)
+                o.OnViolation?.Invoke(result.Violations[k]);
         }
         result.Elapsed = clock.Elapsed;
         progress?.Invoke(new CampaignProgress(result.Workloads, result.CrashPoints, result.States, result.Violations.Count, clock.Elapsed, "done"));

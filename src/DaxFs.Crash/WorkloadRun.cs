@@ -46,6 +46,7 @@ internal sealed class WorkloadRun
         {
             try
             {
+                _o.BeforeRecording?.Invoke(v);
                 _states.Add(VolumeState.Capture(v, _w.Ops.Count > 0 ? _w.Ops[0].MappedPath : null));
                 _recorder = new CrashRecorder(dev) { IgnoreFences = _o.IgnoreFences };
                 _recorder.CrashPointReached += OnCrashPoint;
@@ -159,7 +160,7 @@ internal sealed class WorkloadRun
         _result.CrashPoints++;
         var words = _recorder!.InFlightWords();
         PointImage? image = null;
-        foreach (int[] subset in Subsets(words.Count))
+        foreach (int[] subset in Subsets(words))
         {
             Recovered r = _recovery.Check(_recorder, _recorder.PersistedGeneration, _recorder.Persisted, subset.Select(i => words[i]),
                 _o.UseRecovered, Keep);
@@ -173,10 +174,32 @@ internal sealed class WorkloadRun
     }
 
     /// <summary>The subsets of the in-flight words checked at a point: none, all, every one and every two when there
-    /// are few, and random ones (independent halves, and contiguous runs: a region written in order).</summary>
-    private IEnumerable<int[]> Subsets(int n)
+    /// are few; by region (runs of in-flight words less than a line apart: a journal record, a log record, a data
+    /// extent), each region alone and all but each region when there are few regions -- the states where one
+    /// structure reached the media and another did not; and random ones (independent halves, contiguous runs, random
+    /// sets of regions).</summary>
+    private IEnumerable<int[]> Subsets(IReadOnlyList<InFlightWord> words)
     {
+        int n = words.Count;
         var seen = new HashSet<string>();
+        var regions = new List<(int Start, int End)>();
+        for (int i = 0; i < n;)
+        {
+            int j = i + 1;
+            while (j < n && words[j].Offset - words[j - 1].Offset <= 64)
+                j++;
+            regions.Add((i, j));
+            i = j;
+        }
+        int[] Regions(Func<int, bool> take)
+        {
+            var list = new List<int>();
+            for (int r = 0; r < regions.Count; r++)
+                if (take(r))
+                    for (int k = regions[r].Start; k < regions[r].End; k++)
+                        list.Add(k);
+            return list.ToArray();
+        }
         IEnumerable<int[]> All()
         {
             yield return [];
@@ -191,14 +214,27 @@ internal sealed class WorkloadRun
                     for (int j = i + 1; j < n; j++)
                         yield return [i, j];
             }
+            if (regions.Count > 1 && regions.Count <= _o.ExhaustiveRegions)
+                for (int r = 0; r < regions.Count; r++)
+                {
+                    int only = r;
+                    yield return Regions(x => x == only);
+                    yield return Regions(x => x != only);
+                }
             for (int k = 0; k < _o.StatesPerPoint; k++)
             {
-                if (k % 2 == 0)
-                    yield return Enumerable.Range(0, n).Where(_ => _rng.Next(2) == 0).ToArray();
-                else
+                switch (k % 3)
                 {
-                    int a = _rng.Next(n), b = _rng.Next(a, n + 1);
-                    yield return Enumerable.Range(a, b - a).ToArray();
+                    case 0:
+                        yield return Enumerable.Range(0, n).Where(_ => _rng.Next(2) == 0).ToArray();
+                        break;
+                    case 1:
+                        int a = _rng.Next(n), b = _rng.Next(a, n + 1);
+                        yield return Enumerable.Range(a, b - a).ToArray();
+                        break;
+                    default:
+                        yield return Regions(_ => _rng.Next(2) == 0);
+                        break;
                 }
             }
         }

@@ -43,4 +43,28 @@ public class CampaignTests(ITestOutputHelper output)
         Assert.All(crash, v => Assert.Contains("workload ace1/", v.Reproducer));
         Assert.Contains(crash, v => v.PersistedWords.Count <= 4);     // minimized to a handful of words
     }
+
+    /// <summary>A file system that skips the fence ordering a call's data before the commit that exposes it (a bug
+    /// injected into the volume, not the device): some crash state shows the new size or extent over bytes never
+    /// written, and the oracle must say so.</summary>
+    [Fact]
+    public void MissingDataFenceInTheFileSystemIsCaught()
+    {
+        var o = new CampaignOptions
+        {
+            Seed = 3, IncludePageDevices = false, StatesPerPoint = 8,
+            BeforeRecording = v => v.BrokenSkipOrderingFence = true,
+        };
+        // Appends and writes into holes: new blocks whose bytes must be durable before the map record is.
+        var plan = new[] { 11, 12, 9, 7 }.Select(i => (Workloads.Single(i), false));
+        var r = Campaign.Run(o, plan);
+        output.WriteLine(Describe(r));
+        var crash = r.Violations.Where(v => v.Kind is "recovered state not allowed" or "recovery failed").ToList();
+        Assert.NotEmpty(crash);
+        output.WriteLine(crash[0].Detail + "\n" + crash[0].Reproducer);
+
+        // The same workloads on the correct volume: clean.
+        var good = Campaign.Run(o with { BeforeRecording = null }, plan);
+        Assert.Empty(good.Violations);
+    }
 }

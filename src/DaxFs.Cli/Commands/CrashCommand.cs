@@ -44,6 +44,7 @@ public static class CrashCommand
             var options = new CampaignOptions
             {
                 Shard = k0, Shards = n0,
+                OnViolation = v => Console.Error.WriteLine($"crashtest: VIOLATION ({v.Kind}): {v.Detail}\n{v.Reproducer}\n"),
                 Seed = r.GetValue(seed), MaxWorkloads = w, StatesPerPoint = k, Time = TimeSpan.FromMinutes(m),
                 MaxStates = r.GetValue(maxStates), IncludePageDevices = !r.GetValue(noPage), IgnoreFences = r.GetValue(broken),
             };
