@@ -277,8 +277,14 @@ internal sealed class WorkloadRun
                 if (s.IsWordMixOf(_states[j], _states[_op + 1], path))
                     return null;
         string expected = lo == hi ? $"the state after op {_op}" : $"one of the states after op {lo - 1} .. op {hi - 1}";
+        int closest = hi;
+        int Distance(VolumeState t) => s.DescribeDifferences(t, int.MaxValue).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        for (int j = hi - 1; j >= lo; j--)
+            if (Distance(_states[j]) < Distance(_states[closest]))
+                closest = j;
         return $"recovered a state that is not {expected}; against the state after op {_op}:\n"
-            + s.DescribeDifferences(_states[hi]) + (lo < hi ? $"\nagainst the state before op {_op}:\n" + s.DescribeDifferences(_states[hi - 1]) : "");
+            + s.DescribeDifferences(_states[hi]) + (lo < hi ? $"\nagainst the state before op {_op}:\n" + s.DescribeDifferences(_states[hi - 1]) : "")
+            + (closest < hi - 1 ? $"\nagainst the closest allowed state, after op {closest - 1}:\n" + s.DescribeDifferences(_states[closest]) : "");
     }
 
     /// <summary>Shrinks the set of persisted in-flight words while the violation stays (delta debugging).</summary>

@@ -403,9 +403,14 @@ public sealed partial class DaxVolume
             long size = i.Rec.Size;
             long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
-            long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
+            // Page devices (not mounted sync): the zeroed blocks are visible until the call is durable, and a later
+            // write into an unwritten extent goes in place -- so zero range gives the range fresh unwritten blocks.
+            bool fresh = zero && _page && !_options.Sync;
+            long holes = punch ? 0
+                : fresh ? Math.Max(0, fullEnd - fullFirst)
+                : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
             long edges = (punch || zero) ? 2 : 0;
-            tx.Reserve(holes + edges + TailCopyBlocks(i, i.Rec.Size, offset + length) + LogBlocksFor((2 * (holes + edges) + 9) * 32), freeing: punch);
+            tx.Reserve(holes + edges + TailCopyBlocks(i, i.Rec.Size, offset + length) + LogBlocksFor((2 * (holes + edges) + 9) * 32), freeing: punch || fresh);
             tx.BeginChanges();
             long now = NowNs();
             if (punch || zero)
@@ -416,7 +421,7 @@ public sealed partial class DaxVolume
                     ZeroPartial(tx, i, b1 << Layout.BlockShift, end, size);
                 if (fullEnd > fullFirst)
                 {
-                    if (punch)
+                    if (punch || fresh)
                     {
                         List<Extent> gone = i.Map!.Unmap(fullFirst, fullEnd - fullFirst);
                         foreach (Extent e in gone)
@@ -426,6 +431,8 @@ public sealed partial class DaxVolume
                         }
                         if (gone.Count > 0)
                             AppendLog(tx, i, new LogRecord(LogRecordType.ExtentUnmap, 0, (ulong)fullFirst, (ulong)(fullEnd - fullFirst), 0, null));
+                        if (fresh)
+                            AllocateUnwritten(tx, i, fullFirst, fullEnd, Math.Max(size, end));
                     }
                     else
                     {

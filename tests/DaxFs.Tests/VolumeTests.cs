@@ -72,6 +72,42 @@ public class VolumeTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Found by the crash simulator (random/20261185783476/200 on a page device): zero range marked the
+    /// file's own blocks unwritten, a later write went into them in place, and a crash before the next sync showed the
+    /// synced file with those bytes changed.</summary>
+    [Fact]
+    public void PageDeviceZeroRangeThenWriteLeavesTheSyncedBytesIntact()
+    {
+        var (dev, v) = TestVolumes.Fresh(32 << 20, emulatePmem: false);
+        using (dev)
+        {
+            var data = new byte[65536];
+            new Random(6).NextBytes(data);
+            using (var f = v.CreateFile("/f"))
+                f.Write(0, data);
+            v.Sync();
+            using (var f = v.OpenFile("/f"))
+            {
+                f.Fallocate(FallocateMode.ZeroRange, 3000, 50000);
+                f.Write(8192, new byte[] { 7, 7, 7 });
+                var back = new byte[65536];
+                Assert.Equal(65536, f.Read(0, back));
+                Assert.Equal(7, back[8193]);
+                Assert.Equal(0, back[20000]);
+                Assert.True(back.AsSpan(53000).SequenceEqual(data.AsSpan(53000)));
+            }
+            using var crashed = TestVolumes.FromImage(TestVolumes.Snapshot(dev), emulatePmem: false);
+            using (var rv = DaxVolume.Mount(crashed))
+            using (var f = rv.OpenFile("/f"))
+            {
+                var back = new byte[65536];
+                Assert.Equal(65536, f.Read(0, back));
+                Assert.True(back.AsSpan().SequenceEqual(data), "the synced bytes were stored over before the zero range was durable");
+            }
+            v.Dispose();
+        }
+    }
+
     [Fact]
     public void PageDeviceCallsAreDurableAfterSyncOnly()
     {
