@@ -17,14 +17,14 @@ internal sealed class ModelMismatchException(string kind, string message) : Exce
 internal sealed class RunStats
 {
     public long Ops, Skipped, Enospc, Remounts, FullChecks, BytesWritten, HugeWrites, Orphans, Listings;
-    public long ExpectedErrors;
+    public long ExpectedErrors, Tolerated;
     public readonly Dictionary<string, long> ByKind = [];
     public readonly Dictionary<string, double> MsByKind = [];
     public readonly Dictionary<string, long> EnospcByKind = [];
 
     public override string ToString() =>
         $"ops={Ops} skipped={Skipped} expected-errors={ExpectedErrors} enospc={Enospc} remounts={Remounts} full-checks={FullChecks} " +
-        $"written={BytesWritten >> 20}MiB huge-writes={HugeWrites} orphans-freed-at-mount={Orphans} listings={Listings}";
+        $"tolerated={Tolerated} written={BytesWritten >> 20}MiB huge-writes={HugeWrites} orphans-freed-at-mount={Orphans} listings={Listings}";
 }
 
 /// <summary>Session -- one volume and its model: executes ops on both, compares results and errnos, checks the
@@ -80,10 +80,19 @@ internal sealed class Session : IDisposable
         }
     }
 
+    private Action? _retry;
+
+    /// <summary>A mutating call: remembered so that an ENOSPC can be retried after a Sync (see <see cref="Judge"/>).</summary>
+    private DaxFsException? TryCall(Action a)
+    {
+        _retry = a;
+        return Try(a);
+    }
+
     private static string Err(DaxFsException? e) => e is null ? "success" : $"{e.Errno} ({e.Message})";
 
     /// <summary>Compares a call's outcome with the plan; applies the plan on success. True when the call succeeded.</summary>
-    private bool Judge(Plan plan, DaxFsException? err, bool mayEnospc, VolumeStats before, string what)
+    private bool Judge(Plan plan, DaxFsException? err, bool mayEnospc, VolumeStats before, string what, bool deleting = false)
     {
         if (err is null)
         {
@@ -100,8 +109,19 @@ internal sealed class Session : IDisposable
                 string k = what.Split(' ')[0];
                 Stats.EnospcByKind[k] = Stats.EnospcByKind.GetValueOrDefault(k) + 1;
                 CheckUnchanged(before, what);
+                if (!RetryAfterSync(what))
+                    return false;
+                plan.Apply?.Invoke();
+                return true;
+            }
+            if (deleting && err.Errno == Errno.ENOSPC && Tolerated("enospc-on-delete"))
+            {
+                Stats.Enospc++;
+                CheckUnchanged(before, what);
                 return false;
             }
+            if (deleting && err.Errno == Errno.ENOSPC)
+                throw Mismatch("enospc-on-delete", $"{what}: removing something failed with ENOSPC ({Err(err)}): a full volume must still let files be deleted, truncated and attributes removed (unlink(2), rmdir(2), truncate(2) and removexattr(2) never fail with ENOSPC)");
             throw Mismatch("errno", $"{what}: the model expects success, the volume failed with {Err(err)}");
         }
         if (!plan.Errors.Contains(err.Errno))
@@ -110,6 +130,44 @@ internal sealed class Session : IDisposable
         if (err.Errno == Errno.ENOSPC)
             CheckUnchanged(before, what);
         return false;
+    }
+
+    /// <summary>An ENOSPC must be real: blocks freed by earlier calls but held back until the next commit (Page
+    /// devices) must not make a call fail that a Sync would let through -- ext4 commits and retries
+    /// (ext4_should_retry_alloc). So: Sync, retry once; success means the ENOSPC was spurious.</summary>
+    private bool RetryAfterSync(string what)
+    {
+        Action? retry = _retry;
+        _retry = null;
+        if (_pmem || retry is null)
+            return false;
+        VolumeStats before = V.StatFs();
+        V.Sync();
+        VolumeStats synced = V.StatFs();
+        if (synced.FreeBlocks == before.FreeBlocks)
+            return false;
+        DaxFsException? again = Try(retry);
+        if (again is null && Tolerated("enospc-pending-frees"))
+            return true;
+        if (again is null)
+            throw Mismatch("enospc-pending-frees", $"{what}: failed with ENOSPC with {before.FreeBlocks} free blocks, then succeeded after a Sync released {synced.FreeBlocks - before.FreeBlocks} blocks freed earlier");
+        if (again.Errno != Errno.ENOSPC)
+            throw Mismatch("errno", $"{what}: retried after Sync, failed with {Err(again)}");
+        CheckUnchanged(synced, what + " (retried after Sync)");
+        return false;
+    }
+
+    /// <summary>DAXFS_MODEL_TOLERATE: comma-separated mismatch kinds accepted as ENOSPC while a known core bug is
+    /// open (enospc-on-delete, enospc-pending-frees), so that a long run can look for other bugs. Empty by default.</summary>
+    private static readonly HashSet<string> TolerateKinds =
+        (Environment.GetEnvironmentVariable("DAXFS_MODEL_TOLERATE") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+
+    private bool Tolerated(string kind)
+    {
+        if (!TolerateKinds.Contains(kind))
+            return false;
+        Stats.Tolerated++;
+        return true;
     }
 
     /// <summary>A failed call changes nothing: the same free space and inodes, and the whole tree as the model has it.</summary>
@@ -252,7 +310,7 @@ internal sealed class Session : IDisposable
         }
         VolumeStats before = V.StatFs();
         ulong ino = 0;
-        DaxFsException? err = Try(() =>
+        DaxFsException? err = TryCall(() =>
         {
             if (c.Via == Api.Path)
             {
@@ -317,7 +375,7 @@ internal sealed class Session : IDisposable
         }
         MNode? child = parent is { IsDir: true } ? FsModel.Entry(parent, r.Name)?.Node : null;
         VolumeStats before = V.StatFs();
-        DaxFsException? err = Try(() =>
+        DaxFsException? err = TryCall(() =>
         {
             if (r.Via == Api.Inode)
             {
@@ -331,7 +389,7 @@ internal sealed class Session : IDisposable
             else
                 V.Delete(FsModel.Join(r.Parent, r.Name));
         });
-        _lastOk = Judge(plan, err, true, before, what);
+        _lastOk = Judge(plan, err, false, before, what, deleting: true);
         Touch(parent);
         Touch(child);
     }
@@ -358,7 +416,7 @@ internal sealed class Session : IDisposable
         MNode? src = sp is { IsDir: true } ? FsModel.Entry(sp, fn)?.Node : null;
         MNode? dst = dp is { IsDir: true } ? FsModel.Entry(dp, tn)?.Node : null;
         VolumeStats before = V.StatFs();
-        DaxFsException? err = Try(() =>
+        DaxFsException? err = TryCall(() =>
         {
             if (r.Via == Api.Inode)
                 V.Rename(sp!.Ino, r.FromName, dp!.Ino, r.ToName, r.Flags);
@@ -412,7 +470,7 @@ internal sealed class Session : IDisposable
         }
         VolumeStats before = V.StatFs();
         ulong got = 0;
-        DaxFsException? err = Try(() => got = l.Via == Api.Inode
+        DaxFsException? err = TryCall(() => got = l.Via == Api.Inode
             ? V.Link(targetIno, dir!.Ino, l.NewName).Ino
             : V.Link(l.Existing!, FsModel.Join(l.NewParent, l.NewName)).Ino);
         _lastOk = Judge(plan, err, true, before, what);
@@ -626,8 +684,9 @@ internal sealed class Session : IDisposable
                 Plan plan = FsModel.SetAttr(node, null, null, null, s.Size, null, null);
                 long old = node.Size;
                 VolumeStats before = V.StatFs();
-                DaxFsException? err = Try(() => f.SetLength(s.Size!.Value));
-                _lastOk = Judge(plan, err, true, before, what);
+                DaxFsException? err = TryCall(() => f.SetLength(s.Size!.Value));
+                bool shrinking = s.Size < old;
+                _lastOk = Judge(plan, err, !shrinking, before, what, deleting: shrinking);
                 TouchSizeChange(node, old);
             });
             return;
@@ -645,7 +704,8 @@ internal sealed class Session : IDisposable
             else
                 a = V.SetAttributes(ino, new SetAttributes { Mode = s.Mode, Uid = s.Uid, Gid = s.Gid, Size = s.Size, AtimeNs = s.Atime, MtimeNs = s.Mtime });
         });
-        _lastOk = Judge(p, e, s.Size is not null, b, what);
+        bool shrink = s.Size < oldSize;
+        _lastOk = Judge(p, e, s.Size is not null && !shrink, b, what, deleting: shrink);
         if (_lastOk && !(sizeOnly && s.T.Handle >= 0))
             CompareAttrs(n, a, what + " (returned attributes)");
         TouchSizeChange(n, oldSize);
@@ -677,7 +737,7 @@ internal sealed class Session : IDisposable
                 byte[] value = Bytes(x.ValueSeed, x.ValueLen);
                 Plan plan = FsModel.SetXattr(n, x.Name, value, x.Flags);
                 VolumeStats before = V.StatFs();
-                DaxFsException? err = Try(() => V.SetXattr(ino, x.Name, value, x.Flags));
+                DaxFsException? err = TryCall(() => V.SetXattr(ino, x.Name, value, x.Flags));
                 _lastOk = Judge(plan, err, true, before, what);
                 break;
             }
@@ -693,8 +753,8 @@ internal sealed class Session : IDisposable
             {
                 Plan plan = FsModel.RemoveXattr(n, x.Name);
                 VolumeStats before = V.StatFs();
-                DaxFsException? err = Try(() => V.RemoveXattr(ino, x.Name));
-                _lastOk = Judge(plan, err, true, before, what);
+                DaxFsException? err = TryCall(() => V.RemoveXattr(ino, x.Name));
+                _lastOk = Judge(plan, err, false, before, what, deleting: true);
                 break;
             }
         }
@@ -753,7 +813,7 @@ internal sealed class Session : IDisposable
             Plan plan = M.Write(n, off, data);
             VolumeStats before = V.StatFs();
             int got = -1;
-            DaxFsException? err = Try(() =>
+            DaxFsException? err = TryCall(() =>
             {
                 if (append && f is not null)
                 {
@@ -844,7 +904,7 @@ internal sealed class Session : IDisposable
         {
             Plan plan = FsModel.Fallocate(n, fa.Mode, fa.Offset, fa.Length);
             VolumeStats before = V.StatFs();
-            DaxFsException? err = Try(() =>
+            DaxFsException? err = TryCall(() =>
             {
                 if (f is not null)
                     f.Fallocate(fa.Mode, fa.Offset, fa.Length);
@@ -956,7 +1016,7 @@ internal sealed class Session : IDisposable
                         byte[] data = Bytes(rnd.Next() | 1, 1 + rnd.Next(20000));
                         Plan plan = M.Write(n, pos, data);
                         VolumeStats before = V.StatFs();
-                        DaxFsException? err = Try(() => s.Write(data));
+                        DaxFsException? err = TryCall(() => s.Write(data));
                         if (!Judge(plan, err, true, before, sub + $" write {data.Length} at {pos}"))
                             return;
                         Touch(n, pos, data.Length);
@@ -982,8 +1042,8 @@ internal sealed class Session : IDisposable
                         long old = n.Size;
                         Plan plan = FsModel.SetAttr(n, null, null, null, len, null, null);
                         VolumeStats before = V.StatFs();
-                        DaxFsException? err = Try(() => s.SetLength(len));
-                        if (!Judge(plan, err, true, before, sub + $" SetLength({len})"))
+                        DaxFsException? err = TryCall(() => s.SetLength(len));
+                        if (!Judge(plan, err, len >= old, before, sub + $" SetLength({len})", deleting: len < old))
                             return;
                         TouchSizeChange(n, old);
                         break;
@@ -1033,7 +1093,7 @@ internal sealed class Session : IDisposable
         }
         VolumeStats before = V.StatFs();
         DaxFile? f = null;
-        DaxFsException? err = Try(() => f = o.Create ? V.CreateFile(o.Path) : V.OpenFile(o.Path));
+        DaxFsException? err = TryCall(() => f = o.Create ? V.CreateFile(o.Path) : V.OpenFile(o.Path));
         if (!Judge(plan, err, true, before, what))
         {
             Touch(parent);
@@ -1092,25 +1152,21 @@ internal sealed class Session : IDisposable
         MNode n = r.Node;
         int chunk = fo.Chunk;
         byte[] data = Bytes(fo.DataSeed, chunk);
-        int failures = 0;
         for (int writes = 0; chunk > 0 && writes < 100_000; writes++)
         {
-            ReadOnlySpan<byte> d = data.AsSpan(0, chunk);
-            Plan plan = M.Write(n, n.Size, d.ToArray());
+            int len = chunk;
+            Plan plan = M.Write(n, n.Size, data.AsSpan(0, len).ToArray());
             VolumeStats before = V.StatFs();
             long off = n.Size;
-            DaxFsException? err = Try(() => V.Write(n.Ino, off, data.AsSpan(0, chunk)));
-            if (err is not null && err.Errno == Errno.ENOSPC)
+            DaxFsException? err = TryCall(() => V.Write(n.Ino, off, data.AsSpan(0, len)));
+            if (Judge(plan, err, true, before, what + $" (write {len} at {off})"))
             {
-                failures++;
-                Stats.Enospc++;
-                CheckUnchanged(before, what + $" (write {chunk} at {off})");
-                chunk /= 8;
+                Stats.BytesWritten += len;
                 continue;
             }
-            if (!Judge(plan, err, true, before, what + $" (write {chunk} at {off})"))
+            if (err?.Errno != Errno.ENOSPC)
                 break;
-            Stats.BytesWritten += chunk;
+            chunk /= 8;
         }
         Touch(n, Math.Max(0, n.Size - (1 << 20)), 1 << 20);
     }
