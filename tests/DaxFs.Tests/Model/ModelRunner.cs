@@ -13,6 +13,7 @@ internal sealed record RunConfig
     public bool Pmem { get; init; } = true;
     public long? InodeCount { get; init; }
     public int FullCheckEvery { get; init; } = 500;
+    public int CrashCheckEvery { get; init; } = 2500;
     public ModelBug Bug { get; init; }
     public TimeSpan ShrinkBudget { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -74,6 +75,8 @@ internal static class ModelRunner
                 {
                     if ((i + 1) % cfg.FullCheckEvery == 0)
                         s.FullCheck($"periodic check after op {i}");
+                    if ((i + 1) % cfg.CrashCheckEvery == 0)
+                        s.CrashImageCheck($"crash image after op {i}");
                 }
                 catch (Exception e)
                 {
@@ -116,10 +119,10 @@ internal static class ModelRunner
 
     /// <summary>Runs a fixed op list on a fresh volume (whole-tree checks often), then the end-of-run checks; the first
     /// failure or null.</summary>
-    public static Failure? Replay(RunConfig cfg, IReadOnlyList<Op> ops)
+    public static Failure? Replay(RunConfig cfg, IReadOnlyList<Op> ops, bool crashCheckAtEnd = false)
     {
-        int every = ops.Count <= 150 ? 1 : ops.Count <= 1000 ? 50 : cfg.FullCheckEvery;
-        using var s = new Session(cfg);
+        int every = crashCheckAtEnd ? int.MaxValue : ops.Count <= 150 ? 1 : ops.Count <= 1000 ? 50 : cfg.FullCheckEvery;
+        using var s = new Session(cfg) { Fast = crashCheckAtEnd };
         for (int i = 0; i < ops.Count; i++)
         {
             try
@@ -142,6 +145,15 @@ internal static class ModelRunner
         }
         try
         {
+            if (crashCheckAtEnd)
+                s.CrashImageCheck("crash image at the end of the replay");
+        }
+        catch (Exception e)
+        {
+            return new Failure(ops.Count - 1, ops.Count > 0 ? ops[^1] : null, e, AtCheck: true);
+        }
+        try
+        {
             s.Finish();
         }
         catch (Exception e)
@@ -153,7 +165,7 @@ internal static class ModelRunner
 
     /// <summary>Delta debugging: drops chunks of the list (halves first, then smaller) while the same failure
     /// (<see cref="Failure.Signature"/>) persists, within the time budget.</summary>
-    private static (List<Op> Ops, Failure Last, int Replays) Shrink(RunConfig cfg, List<Op> ops, Failure original, Action<string>? log)
+    internal static (List<Op> Ops, Failure Last, int Replays) Shrink(RunConfig cfg, List<Op> ops, Failure original, Action<string>? log)
     {
         var deadline = Stopwatch.StartNew();
         string sig = original.Signature;
@@ -161,14 +173,47 @@ internal static class ModelRunner
         var cur = ops;
         Failure last = original;
 
+        bool crash = false;
         bool Fails(List<Op> candidate, out Failure? f)
         {
             replays++;
-            f = Replay(cfg, candidate);
-            return f is not null && f.Signature == sig;
+            f = Replay(cfg, candidate, crash);
+            return f is not null && (f.Signature == sig || (crash && f.Error is ModelMismatchException { Kind: var k } && k.StartsWith("crash-", StringComparison.Ordinal)));
         }
 
-        // Ops after the failing one are never needed; ops that were skipped need not be either, but keep it simple.
+        // An on-media inconsistency found at an unmount: find the first op after which a crash image fails fsck
+        // (bisection over prefixes), then shrink with that check as the oracle.
+        if (original.Error is ModelMismatchException m0 && (m0.Kind == "fsck" || m0.Kind.StartsWith("crash-", StringComparison.Ordinal)))
+        {
+            int lo = 0, hi = ops.Count; // a prefix of hi ops fails, of lo passes (assumed)
+            Failure? at = null;
+            while (hi - lo > 1 && deadline.Elapsed < cfg.ShrinkBudget)
+            {
+                int mid = (lo + hi) / 2;
+                replays++;
+                Failure? f = Replay(cfg, ops.Take(mid).ToList(), crashCheckAtEnd: true);
+                if (f?.Error is ModelMismatchException m1 && m1.Kind.StartsWith("crash-", StringComparison.Ordinal))
+                {
+                    hi = mid;
+                    at = f;
+                }
+                else
+                {
+                    lo = mid;
+                }
+            }
+            if (at is not null)
+            {
+                log?.Invoke($"a crash image first fails fsck after op {hi}: {ops[hi - 1]}");
+                ops = ops.Take(hi).ToList();
+                crash = true;
+                sig = at.Signature;
+                original = at;
+            }
+        }
+
+        cur = ops;
+        last = original;
         if (!Fails(cur, out Failure? first))
         {
             log?.Invoke($"the failure did not reproduce on replay of {cur.Count} ops ({first?.Signature ?? "passed"}); reporting the whole prefix");
