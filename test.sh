@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
-# Debian packages the tests and benchmark anchors use: gcc + libpmem-dev build the PMDK anchor.
+# Debian packages the tests and benchmark anchors use: gcc + libpmem-dev build the PMDK anchor; fuse3 gives
+# fusermount3 (the FUSE layer's non-root mount path is tested).
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/include/libpmem.h ] || need+=(libpmem-dev)
+command -v fusermount3 >/dev/null || need+=(fuse3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: missing ${need[*]}; install them (apt-get install -y ${need[*]}) or run as root" >&2

@@ -16,6 +16,12 @@ public static class Program
             new System.CommandLine.Help.HelpOption(),
             new VersionOption(),
         };
+        root.Subcommands.Add(MountCommands.Mount());
+        root.Subcommands.Add(MountCommands.Umount());
+        root.Subcommands.Add(VolumeCommands.Mkfs());
+        root.Subcommands.Add(VolumeCommands.Info());
+        root.Subcommands.Add(VolumeCommands.FsckCommand());
+        FileCommands.Register(root);
         root.Subcommands.Add(ProbeCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         ParseResult parse = root.Parse(args);
@@ -29,6 +35,11 @@ public static class Program
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"daxfs: {e.Message}");
+            return ExitCodes.Usage;
         }
         catch (Exception e) when (Errors.IsExpected(e))
         {

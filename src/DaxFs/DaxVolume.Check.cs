@@ -94,7 +94,7 @@ public sealed partial class DaxVolume
         {
             foreach (ulong ino in _badSlots)
             {
-                using var tx = new Tx(this);
+                using var tx = Tx.Begin(this);
                 tx.BeginChanges();
                 var blank = new Inode(ino, new InodeRecord { Generation = _generations[ino] + 1 });
                 tx.Touch(blank);
@@ -109,7 +109,7 @@ public sealed partial class DaxVolume
             foreach (ulong ino in _damaged.Where(_inodes.ContainsKey).OrderBy(x => x))
             {
                 Inode i = _inodes[ino];
-                using var tx = new Tx(this);
+                using var tx = Tx.Begin(this);
                 tx.BeginChanges();
                 RewriteLog(tx, i);
                 if (i.Rec.XattrBlock == 0 && i.Xattrs is not null)
@@ -126,7 +126,7 @@ public sealed partial class DaxVolume
         }
         foreach (Inode i in _inodes.Values.Where(i => i.Rec.Nlink == 0).ToList())
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             tx.BeginChanges();
             FreeInode(tx, i);
             tx.Commit();
@@ -140,18 +140,20 @@ public sealed partial class DaxVolume
         long live = i.LiveRecords;
         long bytes = i.Dir is { } d ? d.All.Sum(e => (long)LogFormat.Length(LogRecordType.DirAdd, e.Name.Length)) : live * 32;
         tx.Reserve(LogBlocksFor(bytes));
-        // MaybeCompact's rule wants many dead records; force it by pretending the log is long.
-        long saved = i.Rec.LogRecordCount;
-        i.Rec.LogRecordCount = Math.Max(saved, 2 * live + 64 + 1);
-        MaybeCompact(tx, i);
-        if (i.Rec.LogRecordCount == Math.Max(saved, 2 * live + 64 + 1))
-            i.Rec.LogRecordCount = saved;
+        CompactLog(tx, i, live);
     }
 
     /// <summary>Link counts from the directory tree; unreachable inodes go to /lost+found.</summary>
     private void FixLinks(List<string> repairs)
     {
-        List<ulong> lost = Unreachable().Where(k => _inodes[k].Rec.Nlink > 0).ToList();
+        // Only the top of each unreachable subtree is linked: its descendants come back with it.
+        var unreachable = Unreachable().Where(k => _inodes[k].Rec.Nlink > 0).ToHashSet();
+        var contained = new HashSet<ulong>();
+        foreach (ulong k in unreachable)
+            if (_inodes[k].Dir is { } d)
+                foreach (var (_, slot) in d.All)
+                    contained.Add(slot.Ino);
+        List<ulong> lost = unreachable.Where(k => !contained.Contains(k)).OrderBy(k => k).ToList();
         if (lost.Count > 0)
         {
             Inode root = _inodes[RootIno];
@@ -173,7 +175,7 @@ public sealed partial class DaxVolume
             foreach (ulong ino in lost)
             {
                 Inode i = _inodes[ino];
-                using var tx = new Tx(this);
+                using var tx = Tx.Begin(this);
                 tx.Reserve(LogBlocksFor(64));
                 tx.BeginChanges();
                 AddEntry(tx, lfDir, Encoding.UTF8.GetBytes("#" + ino), i, NowNs());
@@ -181,6 +183,7 @@ public sealed partial class DaxVolume
                 {
                     i.Rec.Parent = lfDir.Ino;
                     lfDir.Rec.Nlink++;
+                    tx.Touch(i);
                 }
                 tx.Commit();
                 repairs.Add($"linked unreachable inode {ino} into /lost+found as #{ino}");
@@ -197,7 +200,7 @@ public sealed partial class DaxVolume
                     subdirs[dir.Ino] = subdirs.GetValueOrDefault(dir.Ino) + 1;
                     if (c.Rec.Parent != dir.Ino)
                     {
-                        using var ptx = new Tx(this);
+                        using var ptx = Tx.Begin(this);
                         ptx.BeginChanges();
                         c.Rec.Parent = dir.Ino;
                         ptx.Touch(c);
@@ -211,7 +214,7 @@ public sealed partial class DaxVolume
             uint expect = i.IsDir ? 2 + subdirs.GetValueOrDefault(i.Ino) : refs.GetValueOrDefault(i.Ino);
             if (i.Rec.Nlink == expect || (i.Rec.Nlink == 0 && expect == 0))
                 continue;
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             tx.BeginChanges();
             repairs.Add($"set the link count of inode {i.Ino} from {i.Rec.Nlink} to {expect}");
             i.Rec.Nlink = expect;

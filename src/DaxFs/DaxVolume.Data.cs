@@ -20,7 +20,7 @@ public sealed partial class DaxVolume
         if (offset < 0)
             throw new DaxFsException(Errno.EINVAL, $"negative offset {offset}");
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;
@@ -46,31 +46,37 @@ public sealed partial class DaxVolume
         }
     }
 
-    /// <summary>Visits the extents under [offset, offset+length) clipped to the size, for zero-copy readers (FUSE
-    /// replies with writev from the media): <paramref name="visit"/> gets (device offset or -1 for zeros, length).
-    /// Returns the bytes covered. The device bytes are valid until the next write to the file.</summary>
+    /// <summary>Visits the extents under [offset, offset+length) clipped to the size: <paramref name="visit"/> gets
+    /// (device offset or -1 for zeros, length). Returns the bytes covered. The device bytes may change after this
+    /// returns; a zero-copy reader holds a <see cref="BeginRead"/> lease instead.</summary>
     public long ReadExtents(ulong ino, long offset, long length, Action<long, long> visit)
     {
+        using ReadLease lease = BeginRead(ino);
+        return lease.Visit(offset, length, visit);
+    }
+
+    /// <summary>Holds regular file <paramref name="ino"/> for reading until the lease is disposed (FUSE replies with
+    /// writev from the media while it is held).</summary>
+    public ReadLease BeginRead(ulong ino)
+    {
         ThrowIfDisposed();
+        Inode i = GetRegular(ino);
+        EnterRead(i);
+        return new ReadLease(this, i);
+    }
+
+    internal long VisitExtentsLocked(Inode i, long offset, long length, Action<long, long> visit)
+    {
         ArgumentNullException.ThrowIfNull(visit);
         if (offset < 0 || length < 0)
             throw new DaxFsException(Errno.EINVAL, $"bad range [{offset}, +{length})");
-        Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
-        try
+        long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
+        IomapLoop.Iterate(i.Map!, offset, n, IomapIntent.Read, e =>
         {
-            long n = Math.Max(0, Math.Min(length, i.Rec.Size - offset));
-            IomapLoop.Iterate(i.Map!, offset, n, IomapIntent.Read, e =>
-            {
-                visit(e.Kind == MapKind.Mapped ? e.DevOffset : -1, e.Length);
-                return e.Length;
-            });
-            return n;
-        }
-        finally
-        {
-            i.Lock.ExitReadLock();
-        }
+            visit(e.Kind == MapKind.Mapped ? e.DevOffset : -1, e.Length);
+            return e.Length;
+        });
+        return n;
     }
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>, atomically: bytes that replace visible
@@ -87,10 +93,10 @@ public sealed partial class DaxVolume
         Inode i = GetRegular(ino);
         if (data.IsEmpty)
             return 0;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long end = offset + data.Length;
             tx.Reserve(WriteReservation(i, offset, end));
             tx.BeginChanges();
@@ -143,7 +149,7 @@ public sealed partial class DaxVolume
     private void WriteRange(Tx tx, Inode i, long offset, long end, ReadOnlySpan<byte> data, long size)
     {
         ExtentMap map = i.Map!;
-        bool aligned = Math.Max(size, end) >= Layout.GroupBytes || end - offset >= Layout.GroupBytes;
+        bool large = Math.Max(size, end) >= Layout.GroupBytes;
         long visibleBlocks = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
         long pos = offset;
         while (pos < end)
@@ -169,8 +175,12 @@ public sealed partial class DaxVolume
             long hint = map.ContinuationHint(b0);
             if (kind == MapKind.Mapped)
                 hint = -1;
+            // 2 MiB-aligned fresh groups for big allocations and for a large file growing past its end (an append that
+            // cannot continue in place starts a new aligned group); copy-on-write and small hole fills take space in
+            // partly used groups, so that whole free groups survive aging.
+            bool aligned = count >= Layout.BlocksPerGroup || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
             long lookupBlock = b0;
-            foreach (BlockRun run in tx.Allocate(count, hint, aligned))
+            foreach (BlockRun run in tx.Allocate(count, hint, aligned, b0))
             {
                 long segEnd = Math.Min(end, (b0 + run.Count) << Layout.BlockShift);
                 long oldDev = kind == MapKind.Mapped ? dev + (b0 - lookupBlock) : 0;
@@ -300,12 +310,12 @@ public sealed partial class DaxVolume
             if (sz > Layout.MaxFileBytes)
                 throw new DaxFsException(Errno.EFBIG, $"size {sz} is larger than the largest file {Layout.MaxFileBytes}");
         }
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             if (changes.Size is not null)
-                tx.Reserve(LogBlocksFor(24));
+                tx.Reserve(LogBlocksFor(24), freeing: changes.Size <= i.Rec.Size);
             tx.BeginChanges();
             long now = NowNs();
             if (changes.Size is { } size)
@@ -358,16 +368,16 @@ public sealed partial class DaxVolume
         if (!i.IsRegular)
             throw new DaxFsException(Errno.ENODEV, $"inode {ino} is not a regular file");
         long end = offset + length;
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             long size = i.Rec.Size;
             long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
             long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
             long edges = (punch || zero) ? 2 : 0;
-            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32));
+            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32), freeing: punch);
             tx.BeginChanges();
             long now = NowNs();
             if (punch || zero)
@@ -445,7 +455,7 @@ public sealed partial class DaxVolume
                 b += n;
                 continue;
             }
-            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned))
+            foreach (BlockRun run in tx.Allocate(n, i.Map.ContinuationHint(b), aligned, b))
             {
                 i.Map.Map(b, run.Count, run.Start, unwritten: true);
                 i.Rec.Blocks += run.Count;
@@ -489,7 +499,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = GetRegular(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             long size = i.Rec.Size;
@@ -533,5 +543,38 @@ public sealed partial class DaxVolume
         if (i.IsRegular)
             return i;
         throw new DaxFsException(i.IsDir ? Errno.EISDIR : Errno.EINVAL, $"inode {ino} is not a regular file");
+    }
+}
+
+/// <summary>ReadLease -- a file held for reading (its read lock) while a reader hands the kernel pointers into its
+/// blocks: no write can copy-on-write and free them, so no other file's bytes can appear in the reply. Dispose on the
+/// thread that took it.</summary>
+public sealed class ReadLease : IDisposable
+{
+    private readonly DaxVolume _volume;
+    private Namespace.Inode? _inode;
+
+    internal ReadLease(DaxVolume volume, Namespace.Inode inode)
+    {
+        _volume = volume;
+        _inode = inode;
+    }
+
+    /// <summary>The file's size while the lease is held.</summary>
+    public long Size => _inode?.Rec.Size ?? throw new ObjectDisposedException(nameof(ReadLease));
+
+    /// <summary>Visits the extents of [offset, offset+length) clipped to the size: (device offset or -1 for zeros,
+    /// length); returns the bytes covered.</summary>
+    public long Visit(long offset, long length, Action<long, long> visit)
+    {
+        ObjectDisposedException.ThrowIf(_inode is null, this);
+        return _volume.VisitExtentsLocked(_inode, offset, length, visit);
+    }
+
+    /// <summary>Releases the read lock.</summary>
+    public void Dispose()
+    {
+        Namespace.Inode? i = Interlocked.Exchange(ref _inode, null);
+        i?.Lock.ExitReadLock();
     }
 }

@@ -100,8 +100,41 @@ public sealed partial class DaxVolume
     private void LoadLog(Inode inode)
     {
         ref InodeRecord r = ref inode.Rec;
-        if (r.LogTailBlock == 0)
-            return;
+        // The newest records may sit in the inode's inline area; count them to know how many the blocks hold.
+        int inlineBytes = r.InlineLogUsed;
+        ReadOnlySpan<byte> inl = inlineBytes > 0 ? r.Inline.AsSpan(0, inlineBytes) : default;
+        int inlineCount = 0;
+        for (int p = 0; p < inlineBytes;)
+        {
+            int len = inl.Length - p >= 2 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(inl[p..]) : 0;
+            if (len < 16 || (len & 7) != 0 || p + len > inlineBytes)
+                throw new DaxFsCorruptedException($"inline log of inode {inode.Ino}", _sb.InodeOffset(inode.Ino) + InodeRecord.InlineOffset + p,
+                    $"record length {len} is invalid");
+            p += len;
+            inlineCount++;
+        }
+        long blockRecords = r.LogRecordCount - inlineCount;
+        if (blockRecords < 0 || (r.LogTailBlock == 0 && blockRecords != 0))
+            throw new DaxFsCorruptedException($"inode {inode.Ino}", _sb.InodeOffset(inode.Ino), $"log record count {r.LogRecordCount} disagrees with its log");
+        if (r.LogTailBlock != 0)
+            LoadLogBlocks(inode, blockRecords);
+        long index = blockRecords;
+        for (int p = 0; p < inlineBytes; index++)
+        {
+            long off = _sb.InodeOffset(inode.Ino) + InodeRecord.InlineOffset + p;
+            LogRecord? rec = LogFormat.Decode(inl[p..], LogFormat.Seed(inode.Ino, r.Generation, r.LogEpoch, (ulong)index), out int len, out string? problem);
+            if (rec is null)
+                throw new DaxFsCorruptedException($"log record {index} of inode {inode.Ino}", off, problem!);
+            ApplyLogRecord(inode, rec.Value, off);
+            p += len;
+        }
+    }
+
+    /// <summary>Walks an inode's log blocks from the tail back to the head, then replays their
+    /// <paramref name="blockRecords"/> records in order.</summary>
+    private void LoadLogBlocks(Inode inode, long blockRecords)
+    {
+        ref InodeRecord r = ref inode.Rec;
         var blocks = new long[r.LogBlockCount];
         var firsts = new long[r.LogBlockCount];
         long b = r.LogTailBlock;
@@ -124,7 +157,7 @@ public sealed partial class DaxVolume
         {
             long off = blocks[k] * Layout.BlockSize;
             bool tail = k == blocks.Length - 1;
-            long until = tail ? r.LogRecordCount : firsts[k + 1];
+            long until = tail ? blockRecords : firsts[k + 1];
             if (firsts[k] != index || until < index)
                 throw new DaxFsCorruptedException($"log block {k} of inode {inode.Ino}", off, $"record numbering {firsts[k]} does not follow {index}");
             int limit = tail ? r.LogTailUsed : Layout.BlockSize;
@@ -151,12 +184,13 @@ public sealed partial class DaxVolume
         const ulong maxBlock = (ulong)(Layout.MaxFileBytes / Layout.BlockSize) + 1;
         if (inode.Map is { } map)
         {
-            if (rec.A >= maxBlock || rec.B > maxBlock || rec.A + (rec.Type == LogRecordType.ExtentMap ? rec.C : rec.B) > maxBlock)
+            ulong count = rec.Type == LogRecordType.ExtentMap ? rec.C : rec.B;
+            if (rec.A >= maxBlock || count > maxBlock - rec.A)
                 throw new DaxFsCorruptedException(what, offset, "file block range out of range");
             switch (rec.Type)
             {
                 case LogRecordType.ExtentMap:
-                    if (rec.C == 0 || rec.B < (ulong)_sb.DataStart || rec.B + rec.C > (ulong)_sb.DataEnd)
+                    if (rec.C == 0 || rec.B < (ulong)_sb.DataStart || rec.B >= (ulong)_sb.DataEnd || rec.C > (ulong)_sb.DataEnd - rec.B)
                         throw new DaxFsCorruptedException(what, offset, $"device blocks [{rec.B}, +{rec.C}) are outside the data area");
                     map.Map((long)rec.A, (long)rec.C, (long)rec.B, (rec.Flags & 1) != 0);
                     return;
@@ -264,7 +298,7 @@ public sealed partial class DaxVolume
     {
         foreach (Inode i in _inodes.Values.Where(i => i.Rec.Nlink == 0).ToList())
         {
-            using var tx = new Tx(this);
+            using var tx = Tx.Begin(this);
             tx.BeginChanges();
             FreeInode(tx, i);
             tx.Commit();

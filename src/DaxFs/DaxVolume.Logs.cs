@@ -9,48 +9,101 @@ public sealed partial class DaxVolume
 {
     private const int LogPayload = Layout.BlockSize - LogFormat.HeaderSize;
 
+    [ThreadStatic]
+    private static byte[]? t_logBuffer; // a block's worth of records being appended (no stackalloc zeroing per call)
+
     /// <summary>Worst-case new log blocks to append records totalling <paramref name="bytes"/> (each at most
     /// <see cref="LogFormat.MaxRecord"/>), whatever the tail block holds.</summary>
     internal static long LogBlocksFor(long bytes) => bytes <= 0 ? 0 : (bytes + LogPayload - LogFormat.MaxRecord - 1) / (LogPayload - LogFormat.MaxRecord) + 1;
 
-    /// <summary>Appends records to an inode's log: ordered stores into the tail block's free space, or into a new
-    /// block chained behind it (allocated from the transaction's reservation). Committed bytes are never touched.</summary>
+    /// <summary>Appends records to an inode's log. A record that fits goes into the inode's inline area (journaled
+    /// with the inode image: no store of its own); otherwise the inline records and it move to the tail block's free
+    /// space, or to a new block chained behind it (allocated from the transaction's reservation), as ordered stores.
+    /// Committed log bytes are never touched.</summary>
     internal void AppendLog(Tx tx, Inode inode, ReadOnlySpan<LogRecord> records)
     {
-        Span<byte> buf = stackalloc byte[Layout.BlockSize];
-        int bufStart = 0, bufLen = 0;   // pending bytes for the current tail block, written in one store
         ref InodeRecord r = ref inode.Rec;
+        bool inlineOk = (r.Flags & InodeRecord.FlagInlineTarget) == 0;
+        Span<byte> one = stackalloc byte[LogFormat.MaxRecord];
         foreach (ref readonly LogRecord rec in records)
         {
             int len = LogFormat.Length(rec.Type, rec.Name?.Length ?? 0);
-            if (r.LogTailBlock == 0 || r.LogTailUsed + len > Layout.BlockSize)
-            {
-                if (bufLen > 0)
-                    OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
-                long hint = r.LogTailBlock != 0 ? r.LogTailBlock + 1 : -1;
-                long block = tx.Allocate(1, hint, aligned: false)[0].Start;
-                LogFormat.EncodeHeader(buf, inode.Ino, r.Generation, r.LogEpoch, r.LogTailBlock, r.LogRecordCount, r.LogBlockCount);
-                bufStart = 0;
-                bufLen = LogFormat.HeaderSize;
-                inode.LogBlocks.Add(block);
-                r.LogTailBlock = block;
-                r.LogTailUsed = LogFormat.HeaderSize;
-                r.LogBlockCount++;
-                r.Blocks++;
-            }
-            else if (bufLen == 0)
-            {
-                bufStart = r.LogTailUsed;
-            }
             uint seed = LogFormat.Seed(inode.Ino, r.Generation, r.LogEpoch, (ulong)r.LogRecordCount);
-            LogFormat.Encode(buf[bufLen..], rec, seed);
-            bufLen += len;
-            r.LogTailUsed += len;
+            if (inlineOk && r.InlineLogUsed + len <= InodeRecord.InlineSize)
+            {
+                r.Inline ??= new byte[InodeRecord.InlineSize];
+                LogFormat.Encode(r.Inline.AsSpan(r.InlineLogUsed), rec, seed);
+                r.InlineLogUsed += len;
+                r.LogRecordCount++;
+                continue;
+            }
+            LogFormat.Encode(one, rec, seed);
             r.LogRecordCount++;
+            // Older records first: the inline ones, then this one, all into blocks.
+            int inlineBytes = r.InlineLogUsed;
+            r.InlineLogUsed = 0;
+            StoreInBlocks(tx, inode, r.Inline.AsSpan(0, inlineBytes), one[..len]);
+            if (r.Inline is not null)
+                Array.Clear(r.Inline);
+        }
+        tx.Touch(inode);
+    }
+
+    /// <summary>Stores encoded records (already numbered) at the end of the inode's block chain, chaining new blocks
+    /// as needed; consecutive records for one block are stored together.</summary>
+    private void StoreInBlocks(Tx tx, Inode inode, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        ref InodeRecord r = ref inode.Rec;
+        int total = CountRecords(first) + CountRecords(second);
+        long index = r.LogRecordCount - total; // index of the first record being stored
+        Span<byte> buf = t_logBuffer ??= new byte[Layout.BlockSize];
+        int bufStart = 0, bufLen = 0;
+        foreach (bool part in stackalloc[] { false, true })
+        {
+            ReadOnlySpan<byte> src = part ? second : first;
+            while (!src.IsEmpty)
+            {
+                int len = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(src);
+                if (r.LogTailBlock == 0 || r.LogTailUsed + len > Layout.BlockSize)
+                {
+                    if (bufLen > 0)
+                        OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
+                    long hint = r.LogTailBlock != 0 ? r.LogTailBlock + 1 : -1;
+                    long block = tx.Allocate(1, hint, aligned: false)[0].Start;
+                    LogFormat.EncodeHeader(buf, inode.Ino, r.Generation, r.LogEpoch, r.LogTailBlock, index, r.LogBlockCount);
+                    bufStart = 0;
+                    bufLen = LogFormat.HeaderSize;
+                    inode.LogBlocks.Add(block);
+                    r.LogTailBlock = block;
+                    r.LogTailUsed = LogFormat.HeaderSize;
+                    r.LogBlockCount++;
+                    r.Blocks++;
+                }
+                else if (bufLen == 0)
+                {
+                    bufStart = r.LogTailUsed;
+                }
+                src[..len].CopyTo(buf[bufLen..]);
+                bufLen += len;
+                r.LogTailUsed += len;
+                index++;
+                src = src[len..];
+            }
         }
         if (bufLen > 0)
             OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
-        tx.Touch(inode);
+    }
+
+    /// <summary>Records in a run of encoded records (each starts with its length).</summary>
+    private static int CountRecords(ReadOnlySpan<byte> s)
+    {
+        int n = 0;
+        while (!s.IsEmpty)
+        {
+            s = s[System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(s)..];
+            n++;
+        }
+        return n;
     }
 
     /// <summary>Appends one record.</summary>
@@ -64,6 +117,14 @@ public sealed partial class DaxVolume
         long live = inode.LiveRecords;
         if (r.LogRecordCount < 64 || r.LogRecordCount <= 2 * live + 32)
             return;
+        CompactLog(tx, inode, live);
+    }
+
+    /// <summary>Rewrites the log into a fresh chain of the next epoch holding only the live state (if the space
+    /// is there); the old chain is freed after the commit.</summary>
+    internal void CompactLog(Tx tx, Inode inode, long live)
+    {
+        ref InodeRecord r = ref inode.Rec;
         var records = new List<LogRecord>((int)live);
         long bytes = 0;
         if (inode.Map is { } map)
@@ -90,6 +151,9 @@ public sealed partial class DaxVolume
         r.LogTailUsed = 0;
         r.LogBlockCount = 0;
         r.LogRecordCount = 0;
+        r.InlineLogUsed = 0;
+        if (r.Inline is not null && (r.Flags & InodeRecord.FlagInlineTarget) == 0)
+            Array.Clear(r.Inline);
         if (records.Count > 0)
             AppendLog(tx, inode, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records));
         foreach (long b in old)

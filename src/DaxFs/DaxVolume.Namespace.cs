@@ -15,7 +15,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             return i.Attributes;
@@ -96,7 +96,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             if (!i.IsSymlink)
@@ -135,8 +135,8 @@ public sealed partial class DaxVolume
                 throw new DaxFsException(Errno.EMLINK, $"inode {ino} has {target.Rec.Nlink} links already");
             if (dir.Dir!.TryGet(newName, out _))
                 throw new DaxFsException(Errno.EEXIST, $"'{Show(newName)}' exists in directory {newParent}");
-            using var locks = LockAll(dir, target);
-            using var tx = new Tx(this);
+            using LockSet locks = LockAll(dir, target);
+            using var tx = Tx.Begin(this);
             tx.Reserve(LogBlocksFor(LogFormat.Length(LogRecordType.DirAdd, newName.Length)));
             tx.BeginChanges();
             long now = NowNs();
@@ -188,9 +188,9 @@ public sealed partial class DaxVolume
                 throw new DaxFsException(Errno.EISDIR, $"'{Show(name)}' is a directory");
             if (directory && child.Dir!.Count > 0)
                 throw new DaxFsException(Errno.ENOTEMPTY, $"directory '{Show(name)}' is not empty");
-            using var locks = LockAll(dir, child);
-            using var tx = new Tx(this);
-            tx.Reserve(LogBlocksFor(16));
+            using LockSet locks = LockAll(dir, child);
+            using var tx = Tx.Begin(this);
+            tx.Reserve(LogBlocksFor(16), freeing: true);
             tx.BeginChanges();
             long now = NowNs();
             RemoveEntry(tx, dir, name, now);
@@ -221,15 +221,8 @@ public sealed partial class DaxVolume
         ThrowIfDisposed();
         if ((flags & ~(RenameFlags.NoReplace | RenameFlags.Exchange)) != 0 || flags == (RenameFlags.NoReplace | RenameFlags.Exchange))
             throw new DaxFsException(Errno.EINVAL, $"rename flags {flags} are invalid");
-        foreach (ReadOnlySpan<byte> n in new[] { name.ToArray(), newName.ToArray() })
-        {
-            if (n.Length > Layout.MaxNameBytes)
-                throw new DaxFsException(Errno.ENAMETOOLONG, $"name of {n.Length} bytes is longer than {Layout.MaxNameBytes}");
-            if (n.IsEmpty)
-                throw new DaxFsException(Errno.ENOENT, "empty name");
-            if (n.SequenceEqual("."u8) || n.SequenceEqual(".."u8))
-                throw new DaxFsException(Errno.EBUSY, "cannot rename '.' or '..'");
-        }
+        CheckRenameName(name);
+        CheckRenameName(newName);
         ValidateNewName(newName);
         _ns.EnterWriteLock();
         try
@@ -264,10 +257,10 @@ public sealed partial class DaxVolume
             }
             if (src.IsDir && srcDir != dstDir && !(dst?.IsDir ?? false) && dstDir.Rec.Nlink >= MaxLinks)
                 throw new DaxFsException(Errno.EMLINK, $"directory {newParent} has too many links");
-            using var locks = LockAll(srcDir, dstDir, src, dst);
-            using var tx = new Tx(this);
+            using LockSet locks = LockAll(srcDir, dstDir, src, dst);
+            using var tx = Tx.Begin(this);
             long logBytes = 2 * (16 + LogFormat.Length(LogRecordType.DirAdd, Layout.MaxNameBytes));
-            tx.Reserve(LogBlocksFor(logBytes) * (srcDir == dstDir ? 1 : 2));
+            tx.Reserve(LogBlocksFor(logBytes) * (srcDir == dstDir ? 1 : 2), freeing: true);
             tx.BeginChanges();
             long now = NowNs();
             byte[] srcName = name.ToArray(), dstName = newName.ToArray();
@@ -336,7 +329,7 @@ public sealed partial class DaxVolume
         try
         {
             Inode dir = GetDir(ino);
-            dir.Lock.EnterReadLock();
+            EnterRead(dir);
             try
             {
                 if (cookie < 1)
@@ -367,7 +360,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             i.Pins++;
@@ -390,7 +383,7 @@ public sealed partial class DaxVolume
                 i.Pins--;
             if (i.Pins == 0 && i.Rec.Nlink == 0 && !i.Freed && _failed is null)
             {
-                using var tx = new Tx(this);
+                using var tx = Tx.Begin(this);
                 tx.BeginChanges();
                 FreeInode(tx, i);
                 tx.Commit();
@@ -420,10 +413,10 @@ public sealed partial class DaxVolume
                 throw new DaxFsException(Errno.EEXIST, $"'{Show(name)}' exists in directory {parent}");
             if (isDir && dir.Rec.Nlink >= MaxLinks)
                 throw new DaxFsException(Errno.EMLINK, $"directory {parent} has too many links");
-            dir.Lock.EnterWriteLock();
+            EnterWrite(dir);
             try
             {
-                using var tx = new Tx(this);
+                using var tx = Tx.Begin(this);
                 tx.Reserve(LogBlocksFor(LogFormat.Length(LogRecordType.DirAdd, name.Length)) + (blockTarget ? 1 + LogBlocksFor(32) : 0));
                 (ulong ino, uint gen) = AllocateInodeSlot();
                 long now = NowNs();
@@ -547,6 +540,16 @@ public sealed partial class DaxVolume
         return i;
     }
 
+    private static void CheckRenameName(ReadOnlySpan<byte> n)
+    {
+        if (n.Length > Layout.MaxNameBytes)
+            throw new DaxFsException(Errno.ENAMETOOLONG, $"name of {n.Length} bytes is longer than {Layout.MaxNameBytes}");
+        if (n.IsEmpty)
+            throw new DaxFsException(Errno.ENOENT, "empty name");
+        if (n.SequenceEqual("."u8) || n.SequenceEqual(".."u8))
+            throw new DaxFsException(Errno.EBUSY, "cannot rename '.' or '..'");
+    }
+
     /// <summary>A name a new entry may have: 1..255 bytes, no '/' or NUL, not "." or "..".</summary>
     private static void ValidateNewName(ReadOnlySpan<byte> name)
     {
@@ -563,24 +566,78 @@ public sealed partial class DaxVolume
     /// <summary>A name for messages.</summary>
     private static string Show(ReadOnlySpan<byte> name) => Encoding.UTF8.GetString(name);
 
-    /// <summary>Write-locks distinct inodes in ascending inode order (the one lock order of the volume).</summary>
-    private static LockSet LockAll(params Inode?[] inodes)
+    /// <summary>Write-locks distinct inodes in ascending inode order (the one lock order of the volume); ENOENT if one
+    /// of them was freed before its lock was taken.</summary>
+    private static LockSet LockAll(Inode? a, Inode? b, Inode? c = null, Inode? d = null)
     {
-        var distinct = inodes.Where(i => i is not null).Distinct().OrderBy(i => i!.Ino).ToArray();
-        foreach (Inode? i in distinct)
-            i!.Lock.EnterWriteLock();
-        return new LockSet(distinct!);
+        var set = new LockSet(a, b, c, d);
+        set.Enter();
+        return set;
     }
 
-    /// <summary>Releases the locks of <see cref="LockAll"/>.</summary>
-    private readonly struct LockSet(Inode[] held) : IDisposable
+    /// <summary>Up to four inodes write-locked in ascending order, without allocating.</summary>
+    private struct LockSet(Inode? a, Inode? b, Inode? c, Inode? d) : IDisposable
     {
+        private Inode? _a = a, _b = b, _c = c, _d = d;
+        private int _held;
+
+        public void Enter()
+        {
+            // Sort the four slots by inode number (nulls last) and drop duplicates.
+            Span<Inode?> s = [_a, _b, _c, _d];
+            for (int i = 1; i < 4; i++)
+                for (int j = i; j > 0 && Before(s[j], s[j - 1]); j--)
+                    (s[j], s[j - 1]) = (s[j - 1], s[j]);
+            int n = 0;
+            for (int i = 0; i < 4; i++)
+                if (s[i] is not null && (n == 0 || s[n - 1] != s[i]))
+                    s[n++] = s[i];
+            (_a, _b, _c, _d) = (s[0], n > 1 ? s[1] : null, n > 2 ? s[2] : null, n > 3 ? s[3] : null);
+            bool freed = false;
+            for (int i = 0; i < n; i++)
+            {
+                s[i]!.Lock.EnterWriteLock();
+                _held = i + 1;
+                freed |= s[i]!.Freed;
+            }
+            if (freed)
+            {
+                Dispose();
+                throw new DaxFsException(Errno.ENOENT, "an inode of this call was removed");
+            }
+        }
+
+        private static bool Before(Inode? x, Inode? y) => x is not null && (y is null || x.Ino < y.Ino);
+
         public void Dispose()
         {
-            for (int k = held.Length - 1; k >= 0; k--)
-                held[k].Lock.ExitWriteLock();
+            for (int k = _held - 1; k >= 0; k--)
+                (k switch { 0 => _a, 1 => _b, 2 => _c, _ => _d })!.Lock.ExitWriteLock();
+            _held = 0;
         }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+
+    /// <summary>Read-locks an inode that was looked up before the lock: if it was freed meanwhile, ENOENT.</summary>
+    private static void EnterRead(Inode i)
+    {
+        i.Lock.EnterReadLock();
+        if (i.Freed)
+        {
+            i.Lock.ExitReadLock();
+            throw new DaxFsException(Errno.ENOENT, $"inode {i.Ino} was removed");
+        }
+    }
+
+    /// <summary>Write-locks an inode that was looked up before the lock: if it was freed meanwhile, ENOENT.</summary>
+    private static void EnterWrite(Inode i)
+    {
+        i.Lock.EnterWriteLock();
+        if (i.Freed)
+        {
+            i.Lock.ExitWriteLock();
+            throw new DaxFsException(Errno.ENOENT, $"inode {i.Ino} was removed");
+        }
+    }
 }

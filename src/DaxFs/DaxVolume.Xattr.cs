@@ -13,7 +13,7 @@ public sealed partial class DaxVolume
         ThrowIfDisposed();
         ValidateXattrName(name);
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             foreach (var (n, v) in i.Xattrs ?? [])
@@ -35,7 +35,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        i.Lock.EnterReadLock();
+        EnterRead(i);
         try
         {
             return (i.Xattrs ?? []).Select(e => (byte[])e.Name.Clone()).ToList();
@@ -57,7 +57,7 @@ public sealed partial class DaxVolume
         if (value.Length > ushort.MaxValue)
             throw new DaxFsException(Errno.E2BIG, $"an attribute value of {value.Length} bytes is too large");
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             var set = (i.Xattrs ?? []).ToList();
@@ -72,7 +72,7 @@ public sealed partial class DaxVolume
                 set.Add((name.ToArray(), value.ToArray()));
             if (XattrFormat.Size(set) > Layout.BlockSize)
                 throw new DaxFsException(Errno.ENOSPC, $"the attributes of inode {ino} would not fit in one {Layout.BlockSize}-byte block");
-            StoreXattrs(i, set);
+            StoreXattrs(i, set, freeing: false);
         }
         finally
         {
@@ -90,7 +90,7 @@ public sealed partial class DaxVolume
         ThrowIfDisposed();
         ValidateXattrName(name);
         Inode i = Get(ino);
-        i.Lock.EnterWriteLock();
+        EnterWrite(i);
         try
         {
             var set = (i.Xattrs ?? []).ToList();
@@ -98,7 +98,7 @@ public sealed partial class DaxVolume
             if (at < 0)
                 throw new DaxFsException(Errno.ENODATA, $"inode {ino} has no attribute '{Show(name)}'");
             set.RemoveAt(at);
-            StoreXattrs(i, set);
+            StoreXattrs(i, set, freeing: true);
         }
         finally
         {
@@ -110,10 +110,10 @@ public sealed partial class DaxVolume
     public void RemoveXattr(ulong ino, string name) => RemoveXattr(ino, Encoding.UTF8.GetBytes(name));
 
     /// <summary>Writes the set into a new block (ordered), switches the inode to it and frees the old one.</summary>
-    private void StoreXattrs(Inode i, List<(byte[] Name, byte[] Value)> set)
+    private void StoreXattrs(Inode i, List<(byte[] Name, byte[] Value)> set, bool freeing)
     {
-        using var tx = new Tx(this);
-        tx.Reserve(set.Count > 0 ? 1 : 0);
+        using var tx = Tx.Begin(this);
+        tx.Reserve(set.Count > 0 ? 1 : 0, freeing);
         tx.BeginChanges();
         long old = i.Rec.XattrBlock;
         if (set.Count > 0)

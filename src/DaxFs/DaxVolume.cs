@@ -71,7 +71,7 @@ public sealed partial class DaxVolume : IDisposable
         _options = options;
         _page = dev.Granularity == Granularity.Page;
         _tracker = _page ? new DirtyExtentTracker(dev) : null;
-        _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd);
+        _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd, pool: Math.Min(256, (sb.DataEnd - sb.DataStart) / 64));
         _inodeUsed = new ulong[(sb.InodeCount + 64) / 64 + 1];
         _generations = new uint[sb.InodeCount + 1];
         _journal = JournalLog.Recover(dev, sb, _tracker, out int replayed);
@@ -144,18 +144,38 @@ public sealed partial class DaxVolume : IDisposable
         {
             return Superblock.Decode(device.GetSpan(0, Superblock.Size), 0, device.Length);
         }
-        catch (DaxFsCorruptedException primary)
+        catch (DaxFsCorruptedException)
         {
-            long backup = (device.Length / Layout.BlockSize - 1) * Layout.BlockSize;
+            Superblock? backup = FindBackupSuperblock(device);
+            if (backup is null)
+                throw;
+            return backup;
+        }
+    }
+
+    /// <summary>The backup superblock: at the device's last block, or -- when the device grew after mkfs -- at the
+    /// last block of the volume, found by scanning back (at most 1 GiB) for a valid superblock that places its backup
+    /// exactly where it was found.</summary>
+    private static Superblock? FindBackupSuperblock(PmemDevice device)
+    {
+        long last = device.Length / Layout.BlockSize - 1;
+        long floor = Math.Max(Layout.MinDeviceBytes / Layout.BlockSize - 1, last - (1L << 30) / Layout.BlockSize);
+        for (long b = last; b >= floor; b--)
+        {
+            long off = b * Layout.BlockSize;
+            if (device.ReadUInt64(off) != Layout.SuperMagic)
+                continue;
             try
             {
-                return Superblock.Decode(device.GetSpan(backup, Superblock.Size), backup, device.Length);
+                Superblock sb = Superblock.Decode(device.GetSpan(off, Superblock.Size), off, device.Length);
+                if (sb.BlockCount - 1 == b)
+                    return sb;
             }
             catch (DaxFsCorruptedException)
             {
-                throw primary;
             }
         }
+        return null;
     }
 
     /// <summary>mkfs: superblocks, an empty journal, a zeroed inode table with the root directory.</summary>
@@ -259,14 +279,11 @@ public sealed partial class DaxVolume : IDisposable
         {
             if (tx.Ordered && !_page)
                 _dev.Drain();
-            var records = new List<(long, byte[])>(tx.Dirty.Count);
+            JournalLog.TxBuilder b = tx.Builder;
+            b.Reset();
             foreach (Inode i in tx.Dirty)
-            {
-                byte[] img = new byte[Layout.InodeSize];
-                i.Rec.Encode(img, i.Ino);
-                records.Add((_sb.InodeOffset(i.Ino), img));
-            }
-            _journal.Commit(records);
+                i.Rec.Encode(b.Add(_sb.InodeOffset(i.Ino), Layout.InodeSize), i.Ino);
+            _journal.Commit(b);
         }
         if (tx.Freed.Count > 0)
         {
@@ -286,6 +303,20 @@ public sealed partial class DaxVolume : IDisposable
             _journal.Sync();
             ReleaseDeferredFrees();
         }
+    }
+
+    /// <summary>Page devices, out of space: syncs so that the blocks freed by earlier calls become allocatable;
+    /// true if there were any.</summary>
+    internal bool ReleasePendingFrees()
+    {
+        lock (_deferLock)
+        {
+            if (_deferredFrees.Count == 0)
+                return false;
+        }
+        _journal.Sync();
+        ReleaseDeferredFrees();
+        return true;
     }
 
     /// <summary>Page devices: blocks freed by transactions that are now durable become allocatable.</summary>

@@ -24,13 +24,28 @@ public static class BenchCommand
         {
             int n = r.GetValue(rounds);
             if (n < 1)
-                throw new ArgumentException("--rounds must be at least 1");
+                throw new UsageException("--rounds must be at least 1");
             bool q = r.GetValue(quick);
             var options = new PmemSuiteOptions(Directory: r.GetValue(dir)!, DeviceBytes: q ? 64L << 20 : 1L << 30, Rounds: q ? 1 : n,
                 IterationPercent: q ? 5 : 100);
             return Report(Run("pmem", p => PmemSuite.Run(options, p)), r.GetValue(json));
         });
         cmd.Subcommands.Add(pmem);
+
+        var fs = new Command("fs", "file system calls, durable on return, vs the kernel on tmpfs and PMDK's raw durable copy")
+        {
+            json, rounds, quick, dir,
+        };
+        fs.SetAction(r =>
+        {
+            int n = r.GetValue(rounds);
+            if (n < 1)
+                throw new UsageException("--rounds must be at least 1");
+            bool q = r.GetValue(quick);
+            var options = new FsSuiteOptions(Directory: r.GetValue(dir)!, Rounds: q ? 1 : Math.Min(n, 3), IterationPercent: q ? 2 : 100);
+            return Report(Run("fs", p => FsSuite.Run(options, p)), r.GetValue(json));
+        });
+        cmd.Subcommands.Add(fs);
         return cmd;
     }
 

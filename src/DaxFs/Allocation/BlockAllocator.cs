@@ -21,37 +21,48 @@ internal sealed class BlockAllocator
     private readonly long _dataStart, _dataEnd;
     private readonly ulong[] _bits;                     // 1 = free, one bit per device block
     private readonly int[] _groupFree;
-    private readonly SortedSet<long> _fullGroups = [];  // every data block of the group free, group of 512
-    private readonly SortedSet<long> _partialGroups = []; // some but not all free
+    private readonly GroupSet _fullGroups;     // every data block of the group free, group of 512
+    private readonly GroupSet _partialGroups;  // some but not all free
     private readonly object _lock = new();
     private long _free;
     private long _reserved;
+    private readonly long _pool; // kept for calls that free space, so that a full volume can always be emptied
 
-    /// <summary>An allocator over blocks [dataStart, dataEnd) with everything in use (mount marks free).</summary>
-    public BlockAllocator(long dataStart, long dataEnd)
+    /// <summary>An allocator over blocks [dataStart, dataEnd) with everything in use (mount marks free), keeping
+    /// <paramref name="pool"/> blocks back for calls that free space.</summary>
+    public BlockAllocator(long dataStart, long dataEnd, long pool = 0)
     {
         _dataStart = dataStart;
         _dataEnd = dataEnd;
         _bits = new ulong[(dataEnd + 63) / 64];
         _groupFree = new int[(dataEnd + Layout.BlocksPerGroup - 1) / Layout.BlocksPerGroup];
+        _fullGroups = new GroupSet(_groupFree.Length);
+        _pool = pool;
+        _partialGroups = new GroupSet(_groupFree.Length);
     }
 
-    /// <summary>Free blocks not promised to a call in progress.</summary>
-    public long FreeBlocks { get { lock (_lock) return _free - _reserved; } }
+    /// <summary>Free blocks not promised to a call in progress, less the pool kept for calls that free space
+    /// (what statfs reports as available).</summary>
+    public long FreeBlocks { get { lock (_lock) return Math.Max(0, _free - _reserved - _pool); } }
 
-    /// <summary>Promises <paramref name="count"/> blocks to a call; ENOSPC if they are not there.</summary>
-    public void Reserve(long count)
+    /// <summary>Blocks kept back for calls that free space (unlink, rmdir, truncate, punch, removexattr): their
+    /// log records may need a block, and a full volume must still be emptiable.</summary>
+    public long Pool => _pool;
+
+    /// <summary>Promises <paramref name="count"/> blocks to a call; ENOSPC if they are not there. A call that frees
+    /// space (<paramref name="freeing"/>) may also use the pool.</summary>
+    public void Reserve(long count, bool freeing = false)
     {
-        if (!TryReserve(count))
+        if (!TryReserve(count, freeing))
             throw new DaxFsException(Errno.ENOSPC, $"{count} blocks are needed and {FreeBlocks} are free");
     }
 
     /// <summary>Promises blocks if they are there.</summary>
-    public bool TryReserve(long count)
+    public bool TryReserve(long count, bool freeing = false)
     {
         lock (_lock)
         {
-            if (count > _free - _reserved)
+            if (count > _free - _reserved - (freeing ? 0 : _pool))
                 return false;
             _reserved += count;
             return true;
@@ -70,7 +81,7 @@ internal sealed class BlockAllocator
     }
 
     /// <summary>Allocates blocks already reserved (cannot fail for lack of space).</summary>
-    public List<BlockRun> AllocateReserved(long count, long hint, bool aligned)
+    public List<BlockRun> AllocateReserved(long count, long hint, bool aligned, long fileBlock = 0)
     {
         lock (_lock)
         {
@@ -79,7 +90,7 @@ internal sealed class BlockAllocator
             _reserved -= count;
             try
             {
-                return Allocate(count, hint, aligned);
+                return Allocate(count, hint, aligned, fileBlock);
             }
             catch
             {
@@ -133,9 +144,11 @@ internal sealed class BlockAllocator
     }
 
     /// <summary>Allocates <paramref name="count"/> blocks, as few runs as it can: first the run continuing at
-    /// <paramref name="hint"/> (appends stay contiguous), then whole 2 MiB groups when <paramref name="aligned"/>,
-    /// else space in partly used groups. All or nothing: ENOSPC changes nothing.</summary>
-    public List<BlockRun> Allocate(long count, long hint, bool aligned)
+    /// <paramref name="hint"/> (appends stay contiguous), then -- when <paramref name="aligned"/> -- whole free 2 MiB
+    /// groups placed so that file block f lands on a device block congruent to f modulo 512 (<paramref name="fileBlock"/>
+    /// is the file block of the first block asked for), which is what a PMD mapping needs; otherwise space in partly
+    /// used groups. All or nothing: ENOSPC changes nothing.</summary>
+    public List<BlockRun> Allocate(long count, long hint, bool aligned, long fileBlock = 0)
     {
         var runs = new List<BlockRun>();
         if (count <= 0)
@@ -145,19 +158,24 @@ internal sealed class BlockAllocator
             if (count > _free - _reserved)
                 throw new DaxFsException(Errno.ENOSPC, $"{count} blocks were needed and {_free - _reserved} are free");
             long need = count;
-            if (hint >= _dataStart && hint < _dataEnd && IsFree(hint))
+            long gsz = Layout.BlocksPerGroup;
+            // An aligned allocation only continues a run that keeps file and device blocks congruent.
+            bool hintOk = hint >= _dataStart && hint < _dataEnd && IsFree(hint) && (!aligned || hint % gsz == fileBlock % gsz);
+            if (hintOk)
                 need -= Take(hint, need, runs);
             if (aligned)
             {
                 while (need > 0 && _fullGroups.Count > 0)
                 {
+                    long f = fileBlock + (count - need);
                     long g = _fullGroups.Min;
-                    need -= Take(g * Layout.BlocksPerGroup, need, runs);
+                    long within = f % gsz;
+                    need -= Take(g * gsz + within, Math.Min(need, gsz - within), runs);
                 }
             }
             while (need > 0)
             {
-                long g = _partialGroups.Count > 0 ? _partialGroups.Min : _fullGroups.Count > 0 ? _fullGroups.Min : -1;
+                long g = _partialGroups.Count > 0 ? _partialGroups.Min : _fullGroups.Min;
                 if (g < 0)
                     throw new InvalidOperationException("allocator free count disagrees with its groups");
                 need -= TakeFromGroup(g, need, runs);
@@ -234,15 +252,18 @@ internal sealed class BlockAllocator
         {
             long g = b / Layout.BlocksPerGroup;
             long gEnd = Math.Min(end, (g + 1) * Layout.BlocksPerGroup);
-            int changed = 0;
-            for (; b < gEnd; b++)
+            int changed = (int)(gEnd - b);
+            // Word at a time where the range covers whole words.
+            while (b < gEnd)
             {
-                ulong bit = 1UL << (int)(b & 63);
+                int bitIndex = (int)(b & 63);
+                int n = (int)Math.Min(64 - bitIndex, gEnd - b);
+                ulong mask = (n == 64 ? ulong.MaxValue : ((1UL << n) - 1)) << bitIndex;
                 if (free)
-                    _bits[b >> 6] |= bit;
+                    _bits[b >> 6] |= mask;
                 else
-                    _bits[b >> 6] &= ~bit;
-                changed++;
+                    _bits[b >> 6] &= ~mask;
+                b += n;
             }
             _groupFree[g] += free ? changed : -changed;
             _free += free ? changed : -changed;

@@ -53,7 +53,6 @@ public static class Fsck
     /// <summary>Both superblocks valid and identical; a repair rewrites the bad one from the good one.</summary>
     private static Superblock CheckSuperblocks(PmemDevice device, List<string> errors, List<string> repairs, bool repair)
     {
-        long backupOff = (device.Length / Layout.BlockSize - 1) * Layout.BlockSize;
         Superblock? primary = null, backup = null;
         try
         {
@@ -63,6 +62,21 @@ public static class Fsck
         {
             errors.Add(e.Message);
         }
+        // The backup is the volume's last block; without a primary to say where that is, wherever mount finds it.
+        long backupBlocks = device.Length / Layout.BlockSize;
+        if (primary is not null)
+            backupBlocks = primary.BlockCount;
+        else
+        {
+            try
+            {
+                backupBlocks = DaxVolume.ReadSuperblock(device).BlockCount;
+            }
+            catch (DaxFsCorruptedException)
+            {
+            }
+        }
+        long backupOff = (backupBlocks - 1) * Layout.BlockSize;
         try
         {
             backup = Superblock.Decode(device.GetSpan(backupOff, Superblock.Size), backupOff, device.Length);

@@ -20,6 +20,14 @@ internal struct InodeRecord
     /// <summary>Flag: the symlink target is in the inline area.</summary>
     public const uint FlagInlineTarget = 1;
 
+    /// <summary>Otherwise the inline area holds the newest records of the inode's log (the log's tail, journaled
+    /// with the inode itself, so most appends cost no separate store); bits 16..23 of the flags say how many bytes.</summary>
+    public int InlineLogUsed
+    {
+        readonly get => (int)((Flags >> 16) & 0xFF);
+        set => Flags = (Flags & ~0x00FF_0000u) | ((uint)value << 16);
+    }
+
     public uint Mode;
     public uint Nlink;
     public uint Uid;
@@ -120,9 +128,11 @@ internal struct InodeRecord
             throw new DaxFsCorruptedException(what, offset, $"block count {r.Blocks} is out of range");
         if (r.XattrBlock != 0 && !InData(r.XattrBlock, sb))
             throw new DaxFsCorruptedException(what, offset, $"xattr block {r.XattrBlock} is outside the data area");
+        if (r.InlineLogUsed > InlineSize || (r.InlineLogUsed & 7) != 0 || (r.InlineLogUsed != 0 && (r.Flags & FlagInlineTarget) != 0))
+            throw new DaxFsCorruptedException(what, offset, $"inline log length {r.InlineLogUsed} is invalid");
         if (r.LogTailBlock == 0)
         {
-            if (r.LogBlockCount != 0 || r.LogRecordCount != 0)
+            if (r.LogBlockCount != 0 || r.LogRecordCount < 0 || r.LogRecordCount > r.InlineLogUsed / 16)
                 throw new DaxFsCorruptedException(what, offset, "has log records but no log block");
         }
         else
@@ -133,11 +143,13 @@ internal struct InodeRecord
                 throw new DaxFsCorruptedException(what, offset, $"log tail use {r.LogTailUsed} is out of range");
             if (r.LogBlockCount < 1 || r.LogBlockCount > sb.DataEnd - sb.DataStart)
                 throw new DaxFsCorruptedException(what, offset, $"log block count {r.LogBlockCount} is out of range");
-            if (r.LogRecordCount < 0 || r.LogRecordCount > (long)r.LogBlockCount * (Layout.BlockSize / 8))
+            if (r.LogRecordCount < 0 || r.LogRecordCount > (long)r.LogBlockCount * (Layout.BlockSize / 8) + r.InlineLogUsed / 16)
                 throw new DaxFsCorruptedException(what, offset, $"log record count {r.LogRecordCount} is out of range");
         }
         if (type == FileModes.Directory && (r.Parent < 1 || r.Parent > (ulong)sb.InodeCount))
             throw new DaxFsCorruptedException(what, offset, $"parent inode {r.Parent} is out of range");
+        if (type == FileModes.Symlink && (r.Size < 1 || r.Size > Layout.MaxSymlinkBytes))
+            throw new DaxFsCorruptedException(what, offset, $"symbolic link target of {r.Size} bytes is out of range");
         if ((r.Flags & FlagInlineTarget) != 0 && (type != FileModes.Symlink || r.Size > InlineSize || r.Size < 1))
             throw new DaxFsCorruptedException(what, offset, $"inline symlink target of {r.Size} bytes is invalid");
         return r;

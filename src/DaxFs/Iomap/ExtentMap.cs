@@ -12,45 +12,60 @@ internal readonly record struct Extent(long FileBlock, long DevBlock, long Count
 
 /// <summary>ExtentMap -- a file's block map in DRAM: sorted, non-overlapping extents, neighbours merged when
 /// they continue each other on the device with the same state. The on-media form is the inode's log of map,
-/// unmap and convert records, which replay through these same operations.</summary>
+/// unmap and convert records, which replay through these same operations.
+/// <para>Stored as a list of sorted chunks of at most <see cref="ChunkMax"/> extents, so that a file fragmented
+/// into a million extents still inserts and removes in O(chunk + chunks) rather than moving the whole array.</para></summary>
 internal sealed class ExtentMap
 {
-    private readonly List<Extent> _list = [];
+    private const int ChunkMax = 256;
+    private readonly List<List<Extent>> _chunks = [];
+    private int _count;
 
     /// <summary>Number of extents.</summary>
-    public int Count => _list.Count;
+    public int Count => _count;
 
     /// <summary>Blocks mapped (written or unwritten).</summary>
     public long MappedBlocks { get; private set; }
 
     /// <summary>The extents in file order.</summary>
-    public IReadOnlyList<Extent> Extents => _list;
+    public IEnumerable<Extent> Extents
+    {
+        get
+        {
+            foreach (List<Extent> c in _chunks)
+                foreach (Extent e in c)
+                    yield return e;
+        }
+    }
 
     /// <summary>The extent holding <paramref name="fileBlock"/>, or the gap up to the next extent (a hole, clipped
     /// to <paramref name="maxCount"/>): kind, device block (for mapped/unwritten) and length in blocks.</summary>
     public (MapKind Kind, long DevBlock, long Count) Lookup(long fileBlock, long maxCount)
     {
-        int i = IndexAtOrAfter(fileBlock);
-        if (i < _list.Count && _list[i].FileBlock <= fileBlock)
+        var (c, i) = Find(fileBlock);
+        if (c < _chunks.Count)
         {
-            Extent e = _list[i];
-            long off = fileBlock - e.FileBlock;
-            return (e.Unwritten ? MapKind.Unwritten : MapKind.Mapped, e.DevBlock + off, Math.Min(maxCount, e.Count - off));
+            Extent e = _chunks[c][i];
+            if (e.FileBlock <= fileBlock)
+            {
+                long off = fileBlock - e.FileBlock;
+                return (e.Unwritten ? MapKind.Unwritten : MapKind.Mapped, e.DevBlock + off, Math.Min(maxCount, e.Count - off));
+            }
+            return (MapKind.Hole, 0, Math.Min(maxCount, e.FileBlock - fileBlock));
         }
-        long next = i < _list.Count ? _list[i].FileBlock : long.MaxValue;
-        return (MapKind.Hole, 0, Math.Min(maxCount, next - fileBlock));
+        return (MapKind.Hole, 0, maxCount);
     }
 
     /// <summary>The device block right after the last mapped block at or before <paramref name="fileBlock"/> -- where
     /// an append should continue to stay contiguous; -1 if nothing is mapped before it.</summary>
     public long ContinuationHint(long fileBlock)
     {
-        int i = IndexAtOrAfter(fileBlock);
-        if (i < _list.Count && _list[i].FileBlock <= fileBlock)
-            return _list[i].DevBlock + (fileBlock - _list[i].FileBlock);
-        if (i == 0)
+        var (c, i) = Find(fileBlock);
+        if (c < _chunks.Count && _chunks[c][i].FileBlock <= fileBlock)
+            return _chunks[c][i].DevBlock + (fileBlock - _chunks[c][i].FileBlock);
+        if (!Prev(ref c, ref i))
             return -1;
-        Extent p = _list[i - 1];
+        Extent p = _chunks[c][i];
         return p.DevBlock + p.Count + (fileBlock - p.FileEnd);
     }
 
@@ -70,103 +85,189 @@ internal sealed class ExtentMap
         if (count <= 0)
             return removed;
         long end = fileBlock + count;
-        int i = IndexAtOrAfter(fileBlock);
-        if (i < _list.Count && _list[i].FileBlock < fileBlock)
+        var (c, i) = Find(fileBlock);
+        while (c < _chunks.Count)
         {
-            // Split the extent that straddles the start.
-            Extent e = _list[i];
-            long keep = fileBlock - e.FileBlock;
-            _list[i] = e with { Count = keep };
-            _list.Insert(i + 1, new Extent(fileBlock, e.DevBlock + keep, e.Count - keep, e.Unwritten));
-            i++;
-        }
-        int first = i;
-        while (i < _list.Count && _list[i].FileBlock < end)
-        {
-            Extent e = _list[i];
+            List<Extent> chunk = _chunks[c];
+            Extent e = chunk[i];
+            if (e.FileBlock >= end)
+                break;
+            if (e.FileBlock < fileBlock)
+            {
+                // Straddles the start: keep the head, and the tail too if it straddles the end as well.
+                long keep = fileBlock - e.FileBlock;
+                chunk[i] = e with { Count = keep };
+                if (e.FileEnd > end)
+                {
+                    long cut = end - e.FileBlock;
+                    removed.Add(new Extent(fileBlock, e.DevBlock + keep, end - fileBlock, e.Unwritten));
+                    MappedBlocks -= end - fileBlock;
+                    InsertAt(c, i + 1, new Extent(end, e.DevBlock + cut, e.Count - cut, e.Unwritten));
+                    break;
+                }
+                removed.Add(new Extent(fileBlock, e.DevBlock + keep, e.Count - keep, e.Unwritten));
+                MappedBlocks -= e.Count - keep;
+                if (!Next(ref c, ref i))
+                    break;
+                continue;
+            }
             if (e.FileEnd > end)
             {
                 long cut = end - e.FileBlock;
                 removed.Add(e with { Count = cut });
-                _list[i] = new Extent(end, e.DevBlock + cut, e.Count - cut, e.Unwritten);
                 MappedBlocks -= cut;
+                chunk[i] = new Extent(end, e.DevBlock + cut, e.Count - cut, e.Unwritten);
                 break;
             }
             removed.Add(e);
             MappedBlocks -= e.Count;
-            i++;
+            RemoveAt(ref c, ref i);
         }
-        _list.RemoveRange(first, i - first); // an extent straddling the end was trimmed in place and stays
         return removed;
     }
 
     /// <summary>Marks the unwritten blocks of [fileBlock, +count) written (their data was just stored).</summary>
-    public void Convert(long fileBlock, long count)
-    {
-        long end = fileBlock + count;
-        long b = fileBlock;
-        while (b < end)
-        {
-            var (kind, dev, n) = Lookup(b, end - b);
-            if (kind == MapKind.Unwritten)
-                Map(b, n, dev, unwritten: false);
-            b += n;
-        }
-    }
+    public void Convert(long fileBlock, long count) => SetState(fileBlock, count, MapKind.Unwritten, unwritten: false);
 
     /// <summary>Marks the written blocks of [fileBlock, +count) unwritten (zero range without moving data).</summary>
-    public void MarkUnwritten(long fileBlock, long count)
+    public void MarkUnwritten(long fileBlock, long count) => SetState(fileBlock, count, MapKind.Mapped, unwritten: true);
+
+    private void SetState(long fileBlock, long count, MapKind from, bool unwritten)
     {
         long end = fileBlock + count;
         long b = fileBlock;
         while (b < end)
         {
             var (kind, dev, n) = Lookup(b, end - b);
-            if (kind == MapKind.Mapped)
-                Map(b, n, dev, unwritten: true);
+            if (kind == from)
+                Map(b, n, dev, unwritten);
             b += n;
         }
     }
 
-    /// <summary>Index of the first extent whose end is past <paramref name="fileBlock"/>.</summary>
-    private int IndexAtOrAfter(long fileBlock)
+    /// <summary>Position of the first extent whose end is past <paramref name="fileBlock"/> ((chunks, 0) if none).</summary>
+    private (int Chunk, int Index) Find(long fileBlock)
     {
-        int lo = 0, hi = _list.Count;
+        int lo = 0, hi = _chunks.Count;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if (_list[mid].FileEnd <= fileBlock)
+            List<Extent> ch = _chunks[mid];
+            if (ch[^1].FileEnd <= fileBlock)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        return lo;
+        if (lo == _chunks.Count)
+            return (lo, 0);
+        List<Extent> chunk = _chunks[lo];
+        int a = 0, z = chunk.Count;
+        while (a < z)
+        {
+            int mid = (a + z) >>> 1;
+            if (chunk[mid].FileEnd <= fileBlock)
+                a = mid + 1;
+            else
+                z = mid;
+        }
+        return (lo, a);
+    }
+
+    private bool Next(ref int c, ref int i)
+    {
+        if (++i < _chunks[c].Count)
+            return true;
+        i = 0;
+        return ++c < _chunks.Count;
+    }
+
+    private bool Prev(ref int c, ref int i)
+    {
+        if (c >= _chunks.Count)
+        {
+            if (_chunks.Count == 0)
+                return false;
+            c = _chunks.Count - 1;
+            i = _chunks[c].Count - 1;
+            return true;
+        }
+        if (--i >= 0)
+            return true;
+        if (--c < 0)
+            return false;
+        i = _chunks[c].Count - 1;
+        return true;
+    }
+
+    /// <summary>Inserts at (c, i) (c == chunks means append), splitting a chunk that grows too big.</summary>
+    private void InsertAt(int c, int i, Extent e)
+    {
+        _count++;
+        if (_chunks.Count == 0)
+        {
+            _chunks.Add([e]);
+            return;
+        }
+        if (c >= _chunks.Count)
+        {
+            c = _chunks.Count - 1;
+            i = _chunks[c].Count;
+        }
+        List<Extent> chunk = _chunks[c];
+        chunk.Insert(i, e);
+        if (chunk.Count > ChunkMax)
+        {
+            var tail = chunk.GetRange(ChunkMax / 2, chunk.Count - ChunkMax / 2);
+            chunk.RemoveRange(ChunkMax / 2, chunk.Count - ChunkMax / 2);
+            _chunks.Insert(c + 1, tail);
+        }
+    }
+
+    /// <summary>Removes the extent at (c, i); (c, i) then points at the next extent.</summary>
+    private void RemoveAt(ref int c, ref int i)
+    {
+        _count--;
+        List<Extent> chunk = _chunks[c];
+        chunk.RemoveAt(i);
+        if (chunk.Count == 0)
+        {
+            _chunks.RemoveAt(c);
+            i = 0;
+            return;
+        }
+        if (i >= chunk.Count)
+        {
+            i = 0;
+            c++;
+        }
     }
 
     /// <summary>Inserts an extent into a gap, merging with neighbours that continue it.</summary>
     private void Insert(Extent e)
     {
-        int i = IndexAtOrAfter(e.FileBlock);
         MappedBlocks += e.Count;
-        if (i > 0)
+        var (c, i) = Find(e.FileBlock);
+        int pc = c, pi = i;
+        if (Prev(ref pc, ref pi))
         {
-            Extent p = _list[i - 1];
+            Extent p = _chunks[pc][pi];
             if (p.FileEnd == e.FileBlock && p.DevBlock + p.Count == e.DevBlock && p.Unwritten == e.Unwritten)
             {
                 e = new Extent(p.FileBlock, p.DevBlock, p.Count + e.Count, e.Unwritten);
-                _list.RemoveAt(--i);
+                RemoveAt(ref pc, ref pi);
+                (c, i) = (pc, pi);
             }
         }
-        if (i < _list.Count)
+        if (c < _chunks.Count)
         {
-            Extent n = _list[i];
+            Extent n = _chunks[c][i];
             if (e.FileEnd == n.FileBlock && e.DevBlock + e.Count == n.DevBlock && e.Unwritten == n.Unwritten)
             {
-                e = e with { Count = e.Count + n.Count };
-                _list.RemoveAt(i);
+                _chunks[c][i] = e with { Count = e.Count + n.Count };
+                return;
             }
         }
-        _list.Insert(i, e);
+        InsertAt(c, i, e);
     }
 }
 

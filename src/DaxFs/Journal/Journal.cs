@@ -62,9 +62,10 @@ internal sealed class Journal
     /// <summary>Writes an empty journal (mkfs): header slot 0 with next sequence 1, slot 1 and the first log line zeroed.</summary>
     public static void Format(PmemDevice dev, Superblock sb)
     {
-        dev.Fill(sb.JournalHeaderOffset, Layout.BlockSize, 0, PersistFlags.NoDrain);
+        dev.Fill(sb.JournalHeaderOffset, Layout.BlockSize, 0, PersistFlags.NoDrain); // slot 0 invalid
         dev.Fill(sb.LogOffset, Layout.BlockSize, 0, PersistFlags.NoDrain);
-        WriteSlot(dev, sb, 0, 1, 1);
+        // Slot index = slot sequence & 1, from the first header on: each reset then rewrites the other slot.
+        WriteSlot(dev, sb, 1, 1, 1);
     }
 
     /// <summary>Replays every committed transaction onto the home locations, makes them durable and resets the log;
@@ -96,22 +97,61 @@ internal sealed class Journal
         return j.Scan(apply: false, out _);
     }
 
-    /// <summary>Commits one transaction made of (device offset, bytes) records. On CacheLine/Byte devices it is
-    /// durable when this returns; on Page devices at the next <see cref="Sync"/>.</summary>
+    /// <summary>A transaction being built in a caller-owned buffer: records are appended after the header space,
+    /// then <see cref="Commit(TxBuilder)"/> seals it. Reused across calls to spare the allocations.</summary>
+    public sealed class TxBuilder
+    {
+        internal byte[] Buffer = new byte[4096];
+        internal int Length = TxHeaderSize;
+        internal int Records;
+
+        /// <summary>Starts an empty transaction.</summary>
+        public void Reset()
+        {
+            Length = TxHeaderSize;
+            Records = 0;
+        }
+
+        /// <summary>Adds a record of <paramref name="length"/> bytes for device offset <paramref name="offset"/> and
+        /// returns the span to fill with its bytes.</summary>
+        public Span<byte> Add(long offset, int length)
+        {
+            int need = Length + RecordHeaderSize + Align8(length) + CommitSize;
+            if (need > Buffer.Length)
+                Array.Resize(ref Buffer, Math.Max(need, Buffer.Length * 2));
+            Span<byte> r = Buffer.AsSpan(Length, RecordHeaderSize + Align8(length));
+            r.Clear();
+            BinaryPrimitives.WriteInt64LittleEndian(r, offset);
+            BinaryPrimitives.WriteInt32LittleEndian(r[8..], length);
+            Length += r.Length;
+            Records++;
+            return r.Slice(RecordHeaderSize, length);
+        }
+    }
+
+    /// <summary>Commits one transaction made of (device offset, bytes) records (tests and tools).</summary>
     public void Commit(IReadOnlyList<(long Offset, byte[] Data)> records)
     {
-        int length = TxHeaderSize + CommitSize;
-        foreach (var (_, data) in records)
-            length += RecordHeaderSize + Align8(data.Length);
+        var b = new TxBuilder();
+        foreach (var (off, data) in records)
+            data.CopyTo(b.Add(off, data.Length));
+        Commit(b);
+    }
+
+    /// <summary>Seals and commits a built transaction. On CacheLine/Byte devices it is durable when this returns
+    /// (non-temporal stores of the whole transaction, one fence); on Page devices at the next <see cref="Sync"/>.</summary>
+    public void Commit(TxBuilder b)
+    {
+        int length = b.Length + CommitSize;
         if (Align64(length) > _sb.LogBytes / 2)
             throw new DaxFsException(Errno.ENOSPC, $"a transaction of {length} bytes does not fit the {_sb.LogBytes}-byte journal");
-        byte[] tx = new byte[length];
+        Span<byte> tx = b.Buffer.AsSpan(0, length);
         lock (_lock)
         {
-            Encode(tx, records, _nextSeq);
+            Seal(tx, b.Records, _nextSeq);
             if (_page)
             {
-                _pending.Add(tx);
+                _pending.Add(tx.ToArray());
                 _nextSeq++;
                 if (PendingBytes() > _sb.LogBytes / 2)
                     SyncLocked();
@@ -267,20 +307,14 @@ internal sealed class Journal
         return count;
     }
 
-    private static void Encode(Span<byte> tx, IReadOnlyList<(long Offset, byte[] Data)> records, ulong seq)
+    /// <summary>Writes the header and the commit record (sequence and CRC) around records already in place.</summary>
+    private static void Seal(Span<byte> tx, int records, ulong seq)
     {
+        tx[..TxHeaderSize].Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(tx, Layout.TxMagic);
-        BinaryPrimitives.WriteUInt32LittleEndian(tx[4..], (uint)records.Count);
+        BinaryPrimitives.WriteUInt32LittleEndian(tx[4..], (uint)records);
         BinaryPrimitives.WriteUInt64LittleEndian(tx[8..], seq);
         BinaryPrimitives.WriteUInt32LittleEndian(tx[16..], (uint)tx.Length);
-        int p = TxHeaderSize;
-        foreach (var (off, data) in records)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(tx[p..], off);
-            BinaryPrimitives.WriteInt32LittleEndian(tx[(p + 8)..], data.Length);
-            data.CopyTo(tx[(p + RecordHeaderSize)..]);
-            p += RecordHeaderSize + Align8(data.Length);
-        }
         Span<byte> commit = tx[^CommitSize..];
         BinaryPrimitives.WriteUInt64LittleEndian(commit, seq);
         BinaryPrimitives.WriteUInt32LittleEndian(commit[8..], Layout.CommitMagic);

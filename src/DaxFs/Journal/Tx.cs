@@ -11,14 +11,32 @@ namespace DaxFs.Journal;
 /// down (every later mutating call fails with EIO) rather than left to diverge.</summary>
 internal sealed class Tx : IDisposable
 {
-    private readonly DaxVolume _v;
+    [ThreadStatic]
+    private static Tx? t_spare;
+
+    private DaxVolume _v;
     private readonly List<Inode> _dirty = new(4);
     private readonly List<BlockRun> _allocated = [];
     private long _reserved;
     private bool _mutating;
     private bool _done;
 
-    public Tx(DaxVolume v) => _v = v;
+    private Tx(DaxVolume v) => _v = v;
+
+    /// <summary>A transaction for one call of <paramref name="v"/>; transactions are recycled per thread (a call's hot
+    /// path then allocates nothing for its bookkeeping).</summary>
+    public static Tx Begin(DaxVolume v)
+    {
+        Tx? t = t_spare;
+        if (t is null)
+            return new Tx(v);
+        t_spare = null;
+        t._v = v;
+        return t;
+    }
+
+    /// <summary>The journal transaction this call's inode images are encoded into.</summary>
+    public Journal.TxBuilder Builder { get; } = new();
 
     /// <summary>Blocks freed by this call, released after the commit is durable.</summary>
     public List<BlockRun> Freed { get; } = [];
@@ -29,12 +47,15 @@ internal sealed class Tx : IDisposable
     /// <summary>The inodes whose images this transaction journals.</summary>
     public IReadOnlyList<Inode> Dirty => _dirty;
 
-    /// <summary>Reserves <paramref name="blocks"/> blocks for this call; ENOSPC before anything changed.</summary>
-    public void Reserve(long blocks)
+    /// <summary>Reserves <paramref name="blocks"/> blocks for this call; ENOSPC before anything changed. A call that
+    /// frees space passes <paramref name="freeing"/> and may use the allocator's pool. On Page devices, blocks freed
+    /// by transactions not yet synced are released (by a sync) before giving up.</summary>
+    public void Reserve(long blocks, bool freeing = false)
     {
         if (blocks <= 0)
             return;
-        _v.Allocator.Reserve(blocks);
+        if (!_v.Allocator.TryReserve(blocks, freeing) && !(_v.ReleasePendingFrees() && _v.Allocator.TryReserve(blocks, freeing)))
+            throw new DaxFsException(Errno.ENOSPC, $"{blocks} blocks are needed and {_v.Allocator.FreeBlocks} are free");
         _reserved += blocks;
     }
 
@@ -43,7 +64,7 @@ internal sealed class Tx : IDisposable
     {
         if (blocks <= 0)
             return true;
-        if (!_v.Allocator.TryReserve(blocks))
+        if (!_v.Allocator.TryReserve(blocks, freeing: false))
             return false;
         _reserved += blocks;
         return true;
@@ -64,11 +85,11 @@ internal sealed class Tx : IDisposable
     }
 
     /// <summary>Allocates from this call's reservation.</summary>
-    public List<BlockRun> Allocate(long count, long hint, bool aligned)
+    public List<BlockRun> Allocate(long count, long hint, bool aligned, long fileBlock = 0)
     {
         if (count > _reserved)
             throw new InvalidOperationException($"allocation of {count} blocks exceeds the {_reserved} reserved");
-        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned);
+        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned, fileBlock);
         _reserved -= count;
         _allocated.AddRange(runs);
         return runs;
@@ -103,20 +124,32 @@ internal sealed class Tx : IDisposable
         }
     }
 
-    /// <summary>Undoes an uncommitted call: before any change, returns its blocks; after one, shuts the volume down.</summary>
+    /// <summary>Undoes an uncommitted call: before any change, returns its blocks; after one, shuts the volume down.
+    /// Then recycles the transaction.</summary>
     public void Dispose()
     {
-        if (_done)
-            return;
-        _done = true;
-        if (_mutating)
+        if (!_done)
         {
-            _v.Fail(new InvalidOperationException("a call failed after changing DRAM state"));
-            return;
+            _done = true;
+            if (_mutating)
+            {
+                _v.Fail(new InvalidOperationException("a call failed after changing DRAM state"));
+            }
+            else
+            {
+                foreach (BlockRun r in _allocated)
+                    _v.Allocator.Free(r.Start, r.Count);
+                if (_reserved > 0)
+                    _v.Allocator.Unreserve(_reserved);
+            }
         }
-        foreach (BlockRun r in _allocated)
-            _v.Allocator.Free(r.Start, r.Count);
-        if (_reserved > 0)
-            _v.Allocator.Unreserve(_reserved);
+        _dirty.Clear();
+        _allocated.Clear();
+        Freed.Clear();
+        _reserved = 0;
+        _mutating = false;
+        _done = false;
+        Ordered = false;
+        t_spare = this;
     }
 }

@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using DaxFs.Pmem;
+
+namespace DaxFs.Bench;
+
+/// <summary>Settings of `daxfs bench fs`.</summary>
+/// <param name="Directory">tmpfs directory for the DaxFS device, the PMDK file and the kernel's files.</param>
+/// <param name="Rounds">Anchor/DaxFS alternations; figures are medians over rounds.</param>
+/// <param name="IterationPercent">Scales iteration counts and the sequential write size (100 = full: 10,000 ops, 1 GiB).</param>
+/// <param name="Seed">Offset generator seed.</param>
+public sealed record FsSuiteOptions(string Directory = "/dev/shm", int Rounds = 3, int IterationPercent = 100, ulong Seed = 7);
+
+/// <summary>FsSuite -- file system calls, each durable on return on emulated pmem, against the kernel doing the same
+/// on tmpfs (which makes nothing durable) and against PMDK's raw durable copy: median latency of 4 KiB overwrite,
+/// 4 KiB append, create, unlink and rename, and 1 GiB sequential write bandwidth.</summary>
+public static class FsSuite
+{
+    /// <summary>Runs the suite.</summary>
+    public static BenchReport Run(FsSuiteOptions o, IProgress<(string Step, double Fraction)>? progress = null)
+    {
+        string kernel = Anchors.Build("kernel_fs_anchor");
+        string pmdk = Anchors.Build("pmdk_anchor", "pmem");
+        var k = new List<Dictionary<string, double>>();
+        var p = new List<Dictionary<string, double>>();
+        var d = new List<Dictionary<string, double>>();
+        string device = "";
+        int steps = o.Rounds * 3, step = 0;
+        for (int r = 0; r < o.Rounds; r++)
+        {
+            progress?.Report(($"round {r + 1}/{o.Rounds}: kernel on tmpfs", (double)step++ / steps));
+            k.Add(RunKernel(kernel, o));
+            progress?.Report(($"round {r + 1}/{o.Rounds}: PMDK", (double)step++ / steps));
+            p.Add(RunPmdk(pmdk, o));
+            progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS", (double)step++ / steps));
+            (var dd, device) = RunDaxFs(o);
+            d.Add(dd);
+        }
+        progress?.Report(("done", 1));
+        double K(string key) => Timing.Median(k.Select(x => x[key]));
+        double P(string key) => Timing.Median(p.Select(x => x[key]));
+        double D(string key) => Timing.Median(d.Select(x => x[key]));
+        var results = new List<BenchResult>
+        {
+            BenchResult.Compared("overwrite_4KiB", "ns", D("overwrite_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.2"),
+            BenchResult.Compared("append_4KiB", "ns", D("append_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.5"),
+            BenchResult.Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
+            BenchResult.Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
+            BenchResult.Compared("rename", "ns", D("rename_ns"), "kernel tmpfs rename", K("rename_ns"), null),
+            BenchResult.Compared("sequential_write", "GiB/s", D("seq_gibs"), "pmem_memcpy_persist stream", P("stream_gibs 0"), ">= 0.9"),
+            BenchResult.Compared("overwrite_4KiB_vs_kernel", "ns", D("overwrite_ns"), "kernel tmpfs pwrite+fdatasync", K("overwrite_ns"), null),
+            BenchResult.Compared("append_4KiB_vs_kernel", "ns", D("append_ns"), "kernel tmpfs append+fdatasync", K("append_ns"), null),
+            BenchResult.Compared("sequential_write_vs_kernel", "GiB/s", D("seq_gibs"), "kernel tmpfs pwrite 1 MiB", K("seq_gibs"), null),
+        };
+        var env = new Dictionary<string, string>
+        {
+            ["device"] = device,
+            ["rounds"] = o.Rounds.ToString(CultureInfo.InvariantCulture),
+            ["anchors"] = "kernel_fs_anchor on tmpfs (no durability); PMDK pmdk_anchor with PMEM_IS_PMEM_FORCE=1",
+            ["kernel"] = Environment.OSVersion.VersionString,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
+        };
+        return new BenchReport("fs", results, env);
+    }
+
+    private static Dictionary<string, double> RunKernel(string binary, FsSuiteOptions o)
+    {
+        string dir = Path.Combine(o.Directory, $"daxfs-bench-kernel-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var (code, output) = Anchors.Run(binary, $"{dir} {o.IterationPercent} {o.Seed}", null, TimeSpan.FromMinutes(10));
+            if (code != 0)
+                throw new BenchException($"the kernel anchor failed (exit {code}): {output.Trim()}");
+            return ParsePairs(output);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static Dictionary<string, double> RunPmdk(string binary, FsSuiteOptions o)
+    {
+        string path = Path.Combine(o.Directory, $"daxfs-bench-fs-pmdk-{Environment.ProcessId}.img");
+        File.Delete(path);
+        var (code, output) = Anchors.Run(binary, $"{path} {1L << 30} {Math.Max(1, o.IterationPercent / 3)} {o.Seed}",
+            new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, TimeSpan.FromMinutes(10));
+        File.Delete(path);
+        if (code != 0)
+            throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
+        var d = new Dictionary<string, double>();
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split(' ');
+            if (f.Length == 3)
+                d[$"{f[0]} {f[1]}"] = double.Parse(f[2], CultureInfo.InvariantCulture);
+        }
+        return d;
+    }
+
+    private static Dictionary<string, double> ParsePairs(string output)
+    {
+        var d = new Dictionary<string, double>();
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split(' ');
+            if (f.Length == 2)
+                d[f[0]] = double.Parse(f[1], CultureInfo.InvariantCulture);
+        }
+        return d;
+    }
+
+    /// <summary>The DaxFS side on a fresh emulated-pmem volume on tmpfs, pre-faulted as pmem would be.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (Dictionary<string, double>, string) RunDaxFs(FsSuiteOptions o)
+    {
+        string path = Path.Combine(o.Directory, $"daxfs-bench-fs-{Environment.ProcessId}.img");
+        File.Delete(path);
+        long seqBytes = Math.Max(16L << 20, (1L << 30) * o.IterationPercent / 100);
+        using var v = DaxVolume.Create(path, seqBytes + (512L << 20), new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true });
+        File.Delete(path);
+        int n = Math.Max(11, 10000 * o.IterationPercent / 100);
+        long[] t = new long[n];
+        byte[] buf = new byte[1 << 20];
+        Array.Fill(buf, (byte)0x5a);
+        var d = new Dictionary<string, double>();
+        var rng = new Timing.XorShift64(o.Seed | 1);
+
+        ulong root = DaxVolume.RootIno;
+        ulong ow = v.CreateFile(root, "overwrite", 0x1A4).Ino;
+        for (long off = 0; off < (64L << 20); off += 1 << 20)
+            v.Write(ow, off, buf);
+        for (int i = 0; i < n; i++)
+        {
+            long off = (long)(rng.Next() % 16384) * 4096;
+            long t0 = Timing.NowNs();
+            v.Write(ow, off, buf.AsSpan(0, 4096));
+            v.Fsync(ow, dataOnly: true);
+            t[i] = Timing.NowNs() - t0;
+        }
+        d["overwrite_ns"] = Timing.Median(t, n);
+        v.Unlink(root, "overwrite");
+
+        ulong ap = v.CreateFile(root, "append", 0x1A4).Ino;
+        long end = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Timing.NowNs();
+            v.Write(ap, end, buf.AsSpan(0, 4096));
+            v.Fsync(ap, dataOnly: true);
+            t[i] = Timing.NowNs() - t0;
+            end += 4096;
+        }
+        d["append_ns"] = Timing.Median(t, n);
+        v.Unlink(root, "append");
+
+        ulong dir = v.MakeDirectory(root, "d", 0x1ED).Ino;
+        byte[][] names = Enumerable.Range(0, n).Select(i => System.Text.Encoding.UTF8.GetBytes("f" + i)).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Timing.NowNs();
+            v.CreateFile(dir, names[i], 0x1A4);
+            t[i] = Timing.NowNs() - t0;
+        }
+        d["create_ns"] = Timing.Median(t, n);
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Timing.NowNs();
+            v.Unlink(dir, names[i]);
+            t[i] = Timing.NowNs() - t0;
+        }
+        d["unlink_ns"] = Timing.Median(t, n);
+
+        v.CreateFile(dir, "a"u8, 0x1A4);
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Timing.NowNs();
+            if (i % 2 == 0)
+                v.Rename(dir, "a"u8, dir, "b"u8);
+            else
+                v.Rename(dir, "b"u8, dir, "a"u8);
+            t[i] = Timing.NowNs() - t0;
+        }
+        d["rename_ns"] = Timing.Median(t, n);
+
+        ulong seq = v.CreateFile(root, "seq", 0x1A4).Ino;
+        long s0 = Timing.NowNs();
+        for (long off = 0; off < seqBytes; off += 1 << 20)
+            v.Write(seq, off, buf);
+        v.Fsync(seq, dataOnly: true);
+        d["seq_gibs"] = seqBytes / (double)(Timing.NowNs() - s0) * 1e9 / (1 << 30);
+        return (d, v.Device.Info.ToString());
+    }
+}

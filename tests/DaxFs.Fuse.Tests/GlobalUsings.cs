@@ -1,0 +1,4 @@
+global using Xunit;
+
+// The FUSE tests run only on Linux.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
