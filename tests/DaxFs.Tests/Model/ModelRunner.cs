@@ -11,6 +11,8 @@ internal sealed record RunConfig
     public int Ops { get; init; } = 10_000;
     public long DeviceBytes { get; init; } = 64L << 20;
     public bool Pmem { get; init; } = true;
+    /// <summary>Whether remounts may move the volume to a device of the other granularity.</summary>
+    public bool SwitchGranularity { get; init; } = true;
     public long? InodeCount { get; init; }
     public int FullCheckEvery { get; init; } = 500;
     public int CrashCheckEvery { get; init; } = 2500;
@@ -29,7 +31,7 @@ internal sealed record RunConfig
     };
 
     public string Describe() =>
-        $"seed={Seed} ops={Ops} device={DeviceBytes >> 20}MiB {(Pmem ? "pmem" : "page")} inodes={(InodeCount is { } i ? i.ToString(CultureInfo.InvariantCulture) : "default")}" +
+        $"seed={Seed} ops={Ops} device={DeviceBytes >> 20}MiB {(Pmem ? "pmem" : "page")}{(SwitchGranularity ? "" : "-only")} inodes={(InodeCount is { } i ? i.ToString(CultureInfo.InvariantCulture) : "default")}" +
         (Bug != ModelBug.None ? $" model-bug={Bug}" : "");
 }
 
@@ -57,7 +59,7 @@ internal static class ModelRunner
         using (var s = new Session(cfg))
         {
             stats = s.Stats;
-            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes)) { SlotOpen = s.SlotOpen };
+            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes, cfg.SwitchGranularity)) { SlotOpen = s.SlotOpen };
             for (int i = 0; i < cfg.Ops && failure is null; i++)
             {
                 Op op = gen.Next();

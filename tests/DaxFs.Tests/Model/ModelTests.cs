@@ -8,7 +8,8 @@
 // Reproduce one seed (a failure prints this line with its seed and op count):
 //   DAXFS_MODEL_SEED=1234 DAXFS_MODEL_OPS=20000 dotnet test tests/DaxFs.Tests -c Release --filter "FullyQualifiedName~ModelTests.EnvironmentSeeds"
 // DAXFS_MODEL_OPS also scales the CI seeds; DAXFS_MODEL_SEED may be a comma-separated list; DAXFS_MODEL_SEED_BASE
-// moves the first seed of DAXFS_MODEL_SEEDS. Each run prints its seed and volume (32/64/128 MiB, pmem or Page,
+// moves the first seed of DAXFS_MODEL_SEEDS; DAXFS_MODEL_GRANULARITY=pmem|page keeps every seed on one kind of device;
+// DAXFS_MODEL_SHRINK_SECONDS bounds the shrinking of a failure (default 60); DAXFS_MODEL_TOLERATE (see BUGS.md). Each run prints its seed and volume (32/64/128 MiB, pmem or Page,
 // default or 300 inodes -- all derived from the seed) and its counters.
 
 using System.Globalization;
@@ -27,8 +28,16 @@ internal static class ModelEnv
     public static int Ops(int ciDefault) => Int("DAXFS_MODEL_OPS") ?? ciDefault;
 
     /// <summary>The configuration of a seed, with the shrink budget from DAXFS_MODEL_SHRINK_SECONDS (default 60).</summary>
-    public static RunConfig Config(int seed, int ops) =>
-        RunConfig.ForSeed(seed, ops) with { ShrinkBudget = TimeSpan.FromSeconds(Int("DAXFS_MODEL_SHRINK_SECONDS") ?? 60) };
+    public static RunConfig Config(int seed, int ops)
+    {
+        RunConfig cfg = RunConfig.ForSeed(seed, ops) with { ShrinkBudget = TimeSpan.FromSeconds(Int("DAXFS_MODEL_SHRINK_SECONDS") ?? 60) };
+        return Environment.GetEnvironmentVariable("DAXFS_MODEL_GRANULARITY") switch
+        {
+            "pmem" => cfg with { Pmem = true, SwitchGranularity = false },
+            "page" => cfg with { Pmem = false, SwitchGranularity = false },
+            _ => cfg,
+        };
+    }
 
     public static void RunSeed(ITestOutputHelper output, RunConfig cfg)
     {

@@ -240,7 +240,7 @@ internal sealed record StaleInoOp(ulong Ino, int Kind) : Op
 }
 
 /// <summary>Settings of a generator.</summary>
-internal sealed record GenConfig(bool SmallInodes, int TotalOps, long DeviceBytes);
+internal sealed record GenConfig(bool SmallInodes, int TotalOps, long DeviceBytes, bool SwitchGranularity = true);
 
 /// <summary>Generator -- the next op from the seed's random stream and the model's current state: existing names most
 /// of the time, wrong names and types sometimes, sizes and offsets around block and 2 MiB boundaries, far past the
@@ -291,7 +291,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         if (!_remountDone && _step >= config.TotalOps * 3 / 4)
         {
             _remountDone = true;
-            return new RemountOp(P(30), P(50));
+            return new RemountOp(config.SwitchGranularity && P(30), P(50));
         }
         if (_pressure > 0)
         {
@@ -332,7 +332,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
             < 935 => Link(),
             < 950 => RemoveTree(),
             < 960 => StaleIno(),
-            < 961 => new RemountOp(P(25), P(30)),
+            < 961 => new RemountOp(config.SwitchGranularity && P(25), P(30)),
             < 963 => P(30) ? Fill() : Write(),
             < 964 => config.SmallInodes ? FillInodes() : Write(),
             _ => Write(),
