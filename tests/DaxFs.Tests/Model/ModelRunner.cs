@@ -59,7 +59,7 @@ internal static class ModelRunner
         using (var s = new Session(cfg))
         {
             stats = s.Stats;
-            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes, cfg.SwitchGranularity)) { SlotOpen = s.SlotOpen };
+            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes, cfg.SwitchGranularity)) { SlotOpen = s.SlotOpen, HugeDone = () => s.Stats.HugeWrites > 0 };
             for (int i = 0; i < cfg.Ops && failure is null; i++)
             {
                 Op op = gen.Next();

@@ -48,6 +48,23 @@ internal static class ModelEnv
         output.WriteLine("ms by kind: " + string.Join(", ", r.Stats.MsByKind.OrderByDescending(k => k.Value).Select(k => $"{k.Key}={k.Value:F0}")));
         if (!r.Passed)
             Assert.Fail(r.Report);
+        AssertCoverage(cfg, r.Stats);
+    }
+
+    /// <summary>The generator keeps reaching what the tester is for: the expected errors, ENOSPC, a write beyond
+    /// 4 GiB, remounts, listings (checked on runs of 5,000 ops or more).</summary>
+    public static void AssertCoverage(RunConfig cfg, RunStats s)
+    {
+        if (cfg.Ops < 5000)
+            return;
+        Errno[] expected = [Errno.ENOENT, Errno.EEXIST, Errno.ENOTDIR, Errno.EISDIR, Errno.ENOTEMPTY, Errno.EINVAL, Errno.ENAMETOOLONG,
+            Errno.ENODATA, Errno.EPERM, Errno.EBUSY, Errno.ELOOP, Errno.EFBIG, Errno.ENOSPC, Errno.ERANGE, Errno.EOPNOTSUPP, Errno.ENXIO];
+        var missing = expected.Where(e => !s.Errnos.ContainsKey(e)).ToList();
+        Assert.True(missing.Count == 0, $"{cfg.Describe()}: the run never produced {string.Join(", ", missing)}");
+        Assert.True(s.HugeWrites > 0, $"{cfg.Describe()}: no write beyond 4 GiB succeeded");
+        Assert.True(s.Remounts > 0 && s.Listings > 0, $"{cfg.Describe()}: no remount or no listing");
+        if (cfg.InodeCount is not null)
+            Assert.True(s.InodeEnospc > 0, $"{cfg.Describe()}: the inodes never ran out");
     }
 }
 
@@ -93,6 +110,8 @@ public class ModelTests(ITestOutputHelper output)
             output.WriteLine("enospc by kind: " + string.Join(", ", r.Stats.EnospcByKind.OrderByDescending(k => k.Value).Select(k => $"{k.Key}={k.Value}")));
             if (!r.Passed)
                 failures.Add(r.Report);
+            else
+                ModelEnv.AssertCoverage(cfg, r.Stats);
         }
         if (failures.Count > 0)
             Assert.Fail($"{failures.Count} of {seeds.Count} seeds failed:\n" + string.Join("\n", failures));

@@ -262,6 +262,9 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
     private static readonly string[] Pool = ["a", "b", "c", "d", "e", "f", "g1", "g2", "h", "dir", "file", "x"];
     private static readonly string[] XattrPool = ["user.a", "user.b", "user.c", "user.long-name-for-a-value", "trusted.t", "security.s"];
 
+    /// <summary>Whether a write beyond 4 GiB has succeeded yet (the runner tells).</summary>
+    public Func<bool> HugeDone { get; set; } = () => true;
+
     /// <summary>Open handle slots (the runner tells which hold a file).</summary>
     public Func<int, bool> SlotOpen { get; set; } = _ => false;
 
@@ -273,7 +276,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
     {
         _step++;
         // Forced once per run: a sparse write beyond 4 GiB, a fill to ENOSPC, an inode fill, a remount.
-        if (!_hugeDone && _step >= config.TotalOps / 3 && _m.Files.Count > 0)
+        if ((!_hugeDone || (_step % 97 == 0 && !HugeDone())) && _step >= config.TotalOps / 3 && _m.Files.Count > 0)
         {
             _hugeDone = true;
             return new WriteOp(new Target(FilePath(exact: true), -1, Api.Inode), 4 * GiB + _r.Next(1 << 20) * 4096L + _r.Next(2) * 4095, 4097 + _r.Next(10000), _r.Next() | 1);
@@ -333,7 +336,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
             < 950 => RemoveTree(),
             < 960 => StaleIno(),
             < 961 => new RemountOp(config.SwitchGranularity && P(25), P(30)),
-            < 963 => P(30) ? Fill() : Write(),
+            < 963 => P(15) ? Fill() : Write(),
             < 964 => config.SmallInodes ? FillInodes() : Write(),
             _ => Write(),
         };

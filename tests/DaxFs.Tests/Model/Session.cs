@@ -17,14 +17,18 @@ internal sealed class ModelMismatchException(string kind, string message) : Exce
 internal sealed class RunStats
 {
     public long Ops, Skipped, Enospc, Remounts, FullChecks, BytesWritten, HugeWrites, Orphans, Listings;
-    public long ExpectedErrors, Tolerated;
+    public long ExpectedErrors, Tolerated, InodeEnospc;
+    public readonly Dictionary<Errno, long> Errnos = [];
+
+    public void Saw(Errno e) => Errnos[e] = Errnos.GetValueOrDefault(e) + 1;
     public readonly Dictionary<string, long> ByKind = [];
     public readonly Dictionary<string, double> MsByKind = [];
     public readonly Dictionary<string, long> EnospcByKind = [];
 
     public override string ToString() =>
         $"ops={Ops} skipped={Skipped} expected-errors={ExpectedErrors} enospc={Enospc} remounts={Remounts} full-checks={FullChecks} " +
-        $"tolerated={Tolerated} written={BytesWritten >> 20}MiB huge-writes={HugeWrites} orphans-freed-at-mount={Orphans} listings={Listings}";
+        $"tolerated={Tolerated} inode-enospc={InodeEnospc} written={BytesWritten >> 20}MiB huge-writes={HugeWrites} orphans-freed-at-mount={Orphans} listings={Listings}\n" +
+        $"errnos seen: {string.Join(", ", Errnos.OrderBy(e => e.Key).Select(e => $"{e.Key}={e.Value}"))}";
 }
 
 /// <summary>Session -- one volume and its model: executes ops on both, compares results and errnos, checks the
@@ -115,6 +119,9 @@ internal sealed class Session : IDisposable
             if (err.Errno == Errno.ENOSPC && mayEnospc)
             {
                 Stats.Enospc++;
+                Stats.Saw(Errno.ENOSPC);
+                if (before.FreeInodes == 0)
+                    Stats.InodeEnospc++;
                 string k = what.Split(' ')[0];
                 Stats.EnospcByKind[k] = Stats.EnospcByKind.GetValueOrDefault(k) + 1;
                 CheckUnchanged(before, what);
@@ -136,6 +143,7 @@ internal sealed class Session : IDisposable
         if (!plan.Errors.Contains(err.Errno))
             throw Mismatch("errno", $"{what}: the model expects {plan.Describe()}, the volume failed with {Err(err)}");
         Stats.ExpectedErrors++;
+        Stats.Saw(err.Errno);
         if (err.Errno == Errno.ENOSPC)
             CheckUnchanged(before, what);
         return false;
@@ -225,14 +233,27 @@ internal sealed class Session : IDisposable
             throw Mismatch("resolve", $"{what}: resolving {Fmt.Path(path)}: the model expects {r.Error}, the volume fails with {Err(err)}");
         node = null!;
         Stats.ExpectedErrors++;
+        Stats.Saw(err.Errno);
         return false;
     }
 
-    private static byte[] Bytes(int seed, int length)
+    /// <summary>The bytes of a write: a fast deterministic stream (SplitMix64) from the seed; seed 0 gives zeros.</summary>
+    internal static byte[] Bytes(int seed, int length)
     {
         var b = new byte[length];
-        if (seed != 0)
-            new Random(seed).NextBytes(b);
+        if (seed == 0)
+            return b;
+        ulong x = (ulong)seed * 0x9E3779B97F4A7C15UL;
+        Span<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(b.AsSpan());
+        for (int i = 0; i < words.Length; i++)
+        {
+            ulong z = x += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            words[i] = z ^ (z >> 31);
+        }
+        for (int i = words.Length * 8; i < length; i++)
+            b[i] = (byte)(seed + i);
         return b;
     }
 
