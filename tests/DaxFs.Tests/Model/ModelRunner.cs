@@ -15,7 +15,6 @@ internal sealed record RunConfig
     public bool SwitchGranularity { get; init; } = true;
     public long? InodeCount { get; init; }
     public int FullCheckEvery { get; init; } = 500;
-    public int CrashCheckEvery { get; init; } = 2500;
     public ModelBug Bug { get; init; }
     public TimeSpan ShrinkBudget { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -77,8 +76,6 @@ internal static class ModelRunner
                 {
                     if ((i + 1) % cfg.FullCheckEvery == 0)
                         s.FullCheck($"periodic check after op {i}");
-                    if ((i + 1) % cfg.CrashCheckEvery == 0)
-                        s.CrashImageCheck($"crash image after op {i}");
                 }
                 catch (Exception e)
                 {

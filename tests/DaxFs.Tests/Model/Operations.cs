@@ -177,9 +177,9 @@ internal sealed record FallocateOp(Target T, FallocateMode Mode, long Offset, lo
 }
 
 /// <summary>fsync (or, <see cref="Whole"/>, the volume's Sync).</summary>
-internal sealed record FsyncOp(Target T, bool Whole) : Op
+internal sealed record FsyncOp(Target T, bool Whole, bool Checkpoint = false) : Op
 {
-    public override string ToString() => Whole ? "sync" : $"fsync {T}";
+    public override string ToString() => Checkpoint ? "checkpoint" : Whole ? "sync" : $"fsync {T}";
 }
 
 /// <summary>lseek SEEK_DATA / SEEK_HOLE.</summary>
@@ -209,9 +209,17 @@ internal sealed record CloseOp(int Slot) : Op
 
 /// <summary>Unmount (fsck) and mount again; optionally on a device of the other granularity (pmem / Page), and
 /// optionally with the handles left open (their unlinked files become orphans the mount frees).</summary>
-internal sealed record RemountOp(bool SwitchMode, bool LeaveOpen) : Op
+internal sealed record RemountOp(bool SwitchMode, bool LeaveOpen, bool SyncMount = false) : Op
 {
-    public override string ToString() => $"remount{(SwitchMode ? " switch-granularity" : "")}{(LeaveOpen ? " leave-handles-open" : "")}";
+    public override string ToString() =>
+        $"remount{(SwitchMode ? " switch-granularity" : "")}{(LeaveOpen ? " leave-handles-open" : "")}{(SyncMount ? " mount-option-sync" : "")}";
+}
+
+/// <summary>A crash now: a copy of the device must pass fsck and (when everything is durable: pmem, the sync mount
+/// option, or <see cref="SyncFirst"/> on Page devices) mount to exactly the model's tree.</summary>
+internal sealed record CrashImageOp(bool SyncFirst) : Op
+{
+    public override string ToString() => $"crash-image{(SyncFirst ? " after-sync" : "")}";
 }
 
 /// <summary>Appends <see cref="Chunk"/>-byte chunks to a file (created if missing) until ENOSPC, then smaller ones down
@@ -294,7 +302,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         if (!_remountDone && _step >= config.TotalOps * 3 / 4)
         {
             _remountDone = true;
-            return new RemountOp(config.SwitchGranularity && P(30), P(50));
+            return new RemountOp(config.SwitchGranularity && P(30), P(50), P(20));
         }
         if (_pressure > 0)
         {
@@ -328,16 +336,17 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
             < 800 => new AppendOp(DataTarget(), Length(), DataSeed()),
             < 850 => Fallocate(),
             < 865 => new SeekOp(DataTarget(), SeekOffset(), P(50)),
-            < 875 => new FsyncOp(DataTarget(), P(30)),
+            < 875 => new FsyncOp(DataTarget(), P(30), P(5)),
             < 885 => new StreamOp(FilePath(), _r.Next()),
             < 905 => new OpenOp(_r.Next(4), P(80) ? FilePath() : NewPath(), P(30)),
             < 920 => new CloseOp(_r.Next(4)),
             < 935 => Link(),
             < 950 => RemoveTree(),
             < 960 => StaleIno(),
-            < 961 => new RemountOp(config.SwitchGranularity && P(25), P(30)),
+            < 961 => new RemountOp(config.SwitchGranularity && P(25), P(30), P(20)),
             < 963 => P(15) ? Fill() : Write(),
             < 964 => config.SmallInodes ? FillInodes() : Write(),
+            < 965 => P(50) ? new CrashImageOp(P(50)) : Write(),
             _ => Write(),
         };
     }
