@@ -271,6 +271,9 @@ internal sealed class FsModel
     public List<ulong> FreedInos { get; } = [];
     public ModelBug Bug { get; set; }
 
+    /// <summary>Linux's trailing-slash rule in path walks (off only to tolerate BUGS.md bug 4 in a long run).</summary>
+    public bool StrictTrailingSlash { get; set; } = true;
+
     public FsModel()
     {
         Root = new MNode { Ino = DaxVolume.RootIno, Type = NodeType.Dir, Perm = 0x1ED, Nlink = 2, Entries = [], Order = [] };
@@ -356,6 +359,20 @@ internal sealed class FsModel
     }
 
     private Resolved Walk(MNode start, byte[] path, bool followLast, ref int follows)
+    {
+        // Linux: a trailing "/" or "/." makes the last component a directory lookup: a symbolic link there is
+        // followed, and anything but a directory is ENOTDIR.
+        ReadOnlySpan<byte> trimmed = path.AsSpan().TrimEnd((byte)'/');
+        bool mustBeDir = StrictTrailingSlash && trimmed.Length > 0 && (trimmed.Length < path.Length || trimmed.EndsWith("/."u8) || trimmed.SequenceEqual("."u8));
+        if (mustBeDir)
+            followLast = true;
+        Resolved res = WalkParts(start, path, followLast, ref follows);
+        if (mustBeDir && res.Ok && !res.Node!.IsDir)
+            return Resolved.Err(Errno.ENOTDIR);
+        return res;
+    }
+
+    private Resolved WalkParts(MNode start, byte[] path, bool followLast, ref int follows)
     {
         MNode cur = path.Length > 0 && path[0] == '/' ? Root : start;
         var parts = new List<byte[]>();

@@ -456,6 +456,9 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         return NewPath();
     }
 
+    /// <summary>Sometimes a trailing "/" or "/." (Linux: the path must then name a directory).</summary>
+    private string Slashy(string path) => P(3) && path != "/" ? path + (P(50) ? "/" : "/.") : path;
+
     private Target DataTarget()
     {
         if (P(20))
@@ -467,13 +470,13 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
                     return Target.OfHandle(slot);
             }
         }
-        return new Target(FilePath(), -1, P(50) ? Api.Inode : Api.Path);
+        return new Target(Slashy(FilePath()), -1, P(50) ? Api.Inode : Api.Path);
     }
 
     private Target AttrTarget() =>
         P(15) && Enumerable.Range(0, 4).FirstOrDefault(SlotOpen, -1) is var s and >= 0
             ? Target.OfHandle(s)
-            : new Target(AnyPath(), -1, P(50) ? Api.Inode : Api.Path, P(75));
+            : new Target(Slashy(AnyPath()), -1, P(50) ? Api.Inode : Api.Path, P(75));
 
     private uint Perm() => P(60) ? Pick<uint>([0x1A4, 0x1ED, 0x1FF, 0x180, 0x124]) : (uint)_r.Next(0x10000);
 
@@ -622,7 +625,12 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         return new LinkOp(existing, handle, np, nn, handle >= 0 || P(50) ? Api.Inode : Api.Path);
     }
 
-    private Op Stat() => new StatOp(P(90) ? AnyPath() : DirPath() + "/" + Pick(Pool), P(70), _r.Next(3));
+    private Op Stat()
+    {
+        int variant = _r.Next(3);
+        string path = P(90) ? AnyPath() : DirPath() + "/" + Pick(Pool);
+        return new StatOp(variant == 1 ? path : Slashy(path), P(70), variant);
+    }
 
     private Op ReadLink()
     {

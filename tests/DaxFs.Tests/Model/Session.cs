@@ -56,7 +56,7 @@ internal sealed class Session : IDisposable
         _pmem = cfg.Pmem;
         _dev = PmemDevice.CreateInMemory(cfg.DeviceBytes, TestVolumes.Options(_pmem));
         _vol = DaxVolume.Format(_dev, new FormatOptions { InodeCount = cfg.InodeCount }, new MountOptions());
-        M = new FsModel { Bug = cfg.Bug };
+        M = new FsModel { Bug = cfg.Bug, StrictTrailingSlash = !TolerateKinds.Contains("trailing-slash") };
     }
 
     private DaxVolume V => _vol ?? throw new InvalidOperationException("no volume mounted");
@@ -223,12 +223,12 @@ internal sealed class Session : IDisposable
             if (err is not null)
                 throw Mismatch("resolve", $"{what}: resolving {Fmt.Path(path)}: the model finds inode {r.Node!.Ino}, the volume fails with {Err(err)}");
             if (ino != r.Node!.Ino)
-                throw Mismatch("resolve", $"{what}: {Fmt.Path(path)} resolves to inode {ino}, the model says {r.Node.Ino}");
+                throw Mismatch(TrailingKind(path), $"{what}: {Fmt.Path(path)} resolves to inode {ino}, the model says {r.Node.Ino}");
             node = r.Node;
             return true;
         }
         if (err is null)
-            throw Mismatch("resolve", $"{what}: resolving {Fmt.Path(path)}: the model expects {r.Error}, the volume finds inode {ino}");
+            throw Mismatch(TrailingKind(path), $"{what}: resolving {Fmt.Path(path)}: the model expects {r.Error}, the volume finds inode {ino}");
         if (err.Errno != r.Error)
             throw Mismatch("resolve", $"{what}: resolving {Fmt.Path(path)}: the model expects {r.Error}, the volume fails with {Err(err)}");
         node = null!;
@@ -236,6 +236,9 @@ internal sealed class Session : IDisposable
         Stats.Saw(err.Errno);
         return false;
     }
+
+    private static string TrailingKind(string path) =>
+        path.Length > 1 && (path.EndsWith('/') || path.EndsWith("/.", StringComparison.Ordinal)) ? "trailing-slash" : "resolve";
 
     /// <summary>The bytes of a write: a fast deterministic stream (SplitMix64) from the seed; seed 0 gives zeros.</summary>
     internal static byte[] Bytes(int seed, int length)
