@@ -111,9 +111,20 @@ public static class FsSuite
         return d;
     }
 
-    /// <summary>The DaxFS side on a fresh emulated-pmem volume on tmpfs, pre-faulted as pmem would be.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>The DaxFS side: a warm-up pass first (the .NET JIT compiles the hot paths fully after a few
+    /// thousand calls; the anchors are ahead-of-time compiled C), then the measured pass, each on a fresh volume.</summary>
     private static (Dictionary<string, double>, string) RunDaxFs(FsSuiteOptions o)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(2))
+            Measure(o with { IterationPercent = Math.Min(o.IterationPercent, 10) });
+        Thread.Sleep(300); // let tiered compilation finish in the background
+        return Measure(o);
+    }
+
+    /// <summary>The measured operations on a fresh emulated-pmem volume on tmpfs, pre-faulted as pmem would be.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (Dictionary<string, double>, string) Measure(FsSuiteOptions o)
     {
         string path = Path.Combine(o.Directory, $"daxfs-bench-fs-{Environment.ProcessId}.img");
         File.Delete(path);
@@ -122,8 +133,8 @@ public static class FsSuite
         File.Delete(path);
         int n = Math.Max(11, 10000 * o.IterationPercent / 100);
         long[] t = new long[n];
-        byte[] buf = new byte[1 << 20];
-        Array.Fill(buf, (byte)0x5a);
+        ArraySegment<byte> buf = Timing.AlignedBuffer(1 << 20);
+        buf.AsSpan().Fill(0x5a);
         var d = new Dictionary<string, double>();
         var rng = new Timing.XorShift64(o.Seed | 1);
 

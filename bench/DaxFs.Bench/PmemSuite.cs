@@ -107,7 +107,7 @@ public static class PmemSuite
         File.Delete(path); // the mapping keeps it alive
         dev.FillPersist(0, dev.Length, 0);
         var d = new Dictionary<string, double>();
-        ArraySegment<byte> src = AlignedBuffer(2 << 20);
+        ArraySegment<byte> src = Timing.AlignedBuffer(2 << 20);
         for (int i = 0; i < src.Count; i++)
             src[i] = (byte)(i * 131 + 7);
         long[] t = new long[20000];
@@ -196,7 +196,7 @@ public static class PmemSuite
         using var dev = PmemDevice.Create(path, o.DeviceBytes, new PmemOpenOptions { EmulatePmem = true, Exclusive = false });
         File.Delete(path);
         dev.FillPersist(0, dev.Length, 0);
-        ArraySegment<byte> src = AlignedBuffer(4096);
+        ArraySegment<byte> src = Timing.AlignedBuffer(4096);
         long[] t = new long[20000];
         var points = new List<(long, double, double)>();
         foreach (long size in SweepSizes)
@@ -225,15 +225,6 @@ public static class PmemSuite
         for (int i = points.Count - 1; i >= 0 && points[i].Item3 <= points[i].Item2 * 1.02; i--)
             crossover = points[i].Item1;
         return (points, crossover);
-    }
-
-    /// <summary>A pinned buffer of <paramref name="length"/> bytes whose first byte is cache-line aligned, as the
-    /// anchor's aligned_alloc gives (a misaligned source splits loads across lines and skews the comparison).</summary>
-    private static ArraySegment<byte> AlignedBuffer(int length)
-    {
-        byte[] raw = GC.AllocateArray<byte>(length + 64, pinned: true);
-        long address = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(raw, 0);
-        return new ArraySegment<byte>(raw, (int)((64 - (address & 63)) & 63), length);
     }
 
     /// <summary>The installed libpmem version, from dpkg; "?" if unknown.</summary>

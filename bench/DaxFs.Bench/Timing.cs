@@ -46,6 +46,15 @@ public static class Timing
         return Math.Max(n, 11);
     }
 
+    /// <summary>A pinned buffer of <paramref name="length"/> bytes whose first byte is cache-line aligned, as the
+    /// anchors' aligned_alloc gives (a misaligned source splits loads across lines and skews the comparison).</summary>
+    public static ArraySegment<byte> AlignedBuffer(int length)
+    {
+        byte[] raw = GC.AllocateArray<byte>(length + 64, pinned: true);
+        long address = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(raw, 0);
+        return new ArraySegment<byte>(raw, (int)((64 - (address & 63)) & 63), length);
+    }
+
     /// <summary>"64B", "4KiB", "2MiB".</summary>
     public static string SizeName(long size) =>
         size >= 1 << 30 && size % (1 << 30) == 0 ? $"{size >> 30}GiB"

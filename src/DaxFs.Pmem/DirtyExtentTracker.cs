@@ -48,6 +48,9 @@ public sealed class DirtyExtentTracker
     /// <summary>Extents written back by <see cref="FlushDirty"/> since creation (what tests count instead of time).</summary>
     public long ExtentsFlushed => Interlocked.Read(ref _extentsFlushed);
 
+    /// <summary>Adds to <see cref="ExtentsFlushed"/> for extents a caller wrote back itself.</summary>
+    public void CountFlushed(int extents) => Interlocked.Add(ref _extentsFlushed, extents);
+
     /// <summary>Extents currently marked dirty.</summary>
     public int DirtyCount
     {

@@ -43,6 +43,15 @@ public sealed class DaxFile : IDisposable
     /// <summary>fsync (fdatasync with <paramref name="dataOnly"/>).</summary>
     public void Flush(bool dataOnly = false) => Volume.Fsync(Ino, dataOnly);
 
+    /// <summary>Maps [offset, offset+length) into memory: loads and stores reach the media directly. A writable
+    /// mapping has every block under it allocated and zeroed before this returns (and grows the file to cover it); a
+    /// read mapping must lie inside the file. <see cref="MapMode.Sync"/> pins the block map while the mapping lives
+    /// (truncate, punch and zero range under it fail with EBUSY) and needs a pmem device; <see cref="MapMode.Async"/>
+    /// stores become durable at <see cref="Flush"/> or unmap. Runs of 2 MiB whose file and device offsets are both
+    /// 2 MiB-aligned are mapped with 2 MiB pages where the backing has them.</summary>
+    public DaxMapping Map(long offset, long length, MapAccess access = MapAccess.ReadWrite, MapMode mode = MapMode.Sync) =>
+        Volume.Map(Ino, offset, length, access, mode);
+
     /// <summary>A <see cref="Stream"/> over the file, starting at position 0.</summary>
     public Stream AsStream() => new DaxFileStream(this);
 

@@ -10,6 +10,10 @@ namespace DaxFs;
 public sealed partial class DaxVolume
 {
     private const long MaxBlock = Layout.MaxFileBytes / Layout.BlockSize + 1;
+    private long _inPlaceUnderMapping;
+
+    /// <summary>Writes that replaced visible bytes in place because a live mapping covered them.</summary>
+    public long InPlaceWritesUnderMappings => Interlocked.Read(ref _inPlaceUnderMapping);
 
     /// <summary>Reads up to <paramref name="buffer"/>.Length bytes at <paramref name="offset"/> straight from the
     /// media (holes and unwritten extents as zeros); returns the bytes read (0 at or past the end). Never flushes,
@@ -109,6 +113,7 @@ public sealed partial class DaxVolume
             tx.Touch(i);
             MaybeCompact(tx, i);
             tx.Commit();
+            RefreshMappings(i, offset & ~(long)(Layout.BlockSize - 1), end);
             return data.Length;
         }
         finally
@@ -157,11 +162,16 @@ public sealed partial class DaxVolume
             long b0 = pos >> Layout.BlockShift;
             long bLast = (end - 1) >> Layout.BlockShift;
             var (kind, dev, n) = map.Lookup(b0, bLast - b0 + 1);
-            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && pos >= size))
+            // Under a live mapping the block map must not move: those bytes are written in place (not atomically,
+            // as on any DAX file system with a program storing through a mapping at the same time).
+            bool pinned = kind == MapKind.Mapped && MappedOver(i, b0 << Layout.BlockShift, (b0 + n) << Layout.BlockShift);
+            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && (pos >= size || pinned)))
             {
                 // In place: nothing visible changes before the commit (unwritten reads zeros; past EOF is unseen).
                 long segEnd = Math.Min(end, (b0 + n) << Layout.BlockShift);
                 StoreBlocks(tx, b0, n, dev, pos, segEnd, data, offset, size, kind == MapKind.Unwritten ? Prefill.Zero : Prefill.PastEof, 0);
+                if (pinned && pos < size)
+                    Interlocked.Increment(ref _inPlaceUnderMapping);
                 if (kind == MapKind.Unwritten)
                 {
                     map.Convert(b0, n);
@@ -172,13 +182,11 @@ public sealed partial class DaxVolume
             }
             // New blocks: a hole, or copy on write of visible data.
             long count = kind == MapKind.Hole ? n : Math.Min(n, visibleBlocks - b0);
-            long hint = map.ContinuationHint(b0);
-            if (kind == MapKind.Mapped)
-                hint = -1;
-            // 2 MiB-aligned fresh groups for big allocations and for a large file growing past its end (an append that
+            long hint = kind == MapKind.Mapped ? -1 : map.ContinuationHint(b0);
+            // 2 MiB-aligned fresh groups for allocations of 1 MiB or more and for a large file growing past its end (an append that
             // cannot continue in place starts a new aligned group); copy-on-write and small hole fills take space in
             // partly used groups, so that whole free groups survive aging.
-            bool aligned = count >= Layout.BlocksPerGroup || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
+            bool aligned = count >= Layout.BlocksPerGroup / 2 || (large && kind == MapKind.Hole && b0 >= visibleBlocks);
             long lookupBlock = b0;
             foreach (BlockRun run in tx.Allocate(count, hint, aligned, b0))
             {
@@ -314,6 +322,8 @@ public sealed partial class DaxVolume
         try
         {
             using var tx = Tx.Begin(this);
+            if (changes.Size is { } newSize && newSize < i.Rec.Size)
+                ThrowIfMapped(i, (newSize + Layout.BlockSize - 1) & ~(long)(Layout.BlockSize - 1), long.MaxValue, "truncate");
             if (changes.Size is not null)
                 tx.Reserve(LogBlocksFor(24), freeing: changes.Size <= i.Rec.Size);
             tx.BeginChanges();
@@ -371,6 +381,8 @@ public sealed partial class DaxVolume
         EnterWrite(i);
         try
         {
+            if (punch || zero)
+                ThrowIfMapped(i, offset & ~(long)(Layout.BlockSize - 1), end, punch ? "punch hole" : "zero range");
             using var tx = Tx.Begin(this);
             long size = i.Rec.Size;
             long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
@@ -531,8 +543,10 @@ public sealed partial class DaxVolume
     public void Fsync(ulong ino, bool dataOnly = false)
     {
         ThrowIfDisposed();
-        _ = Get(ino);
+        Inode i = Get(ino);
         _ = dataOnly;
+        if (i.Mappings is { Count: > 0 })
+            FlushMappings(i);
         Sync();
     }
 

@@ -9,8 +9,6 @@ public sealed partial class DaxVolume
 {
     private const int LogPayload = Layout.BlockSize - LogFormat.HeaderSize;
 
-    [ThreadStatic]
-    private static byte[]? t_logBuffer; // a block's worth of records being appended (no stackalloc zeroing per call)
 
     /// <summary>Worst-case new log blocks to append records totalling <paramref name="bytes"/> (each at most
     /// <see cref="LogFormat.MaxRecord"/>), whatever the tail block holds.</summary>
@@ -56,7 +54,7 @@ public sealed partial class DaxVolume
         ref InodeRecord r = ref inode.Rec;
         int total = CountRecords(first) + CountRecords(second);
         long index = r.LogRecordCount - total; // index of the first record being stored
-        Span<byte> buf = t_logBuffer ??= new byte[Layout.BlockSize];
+        Span<byte> buf = tx.LogBuffer;
         int bufStart = 0, bufLen = 0;
         foreach (bool part in stackalloc[] { false, true })
         {

@@ -35,6 +35,7 @@ public sealed partial class DaxVolume : IDisposable
     private long _freeInodes;
     private long _inodeCursor;
     private volatile Exception? _failed;
+    private Tx? _spareTx; // one recycled transaction (calls on one thread reuse it; others allocate)
     private int _disposed;
 
     internal BlockAllocator Allocator => _alloc;
@@ -260,6 +261,12 @@ public sealed partial class DaxVolume : IDisposable
                 _dev.Dispose();
         }
     }
+
+    /// <summary>Takes the recycled transaction, if there is one.</summary>
+    internal Tx? RentTx() => Interlocked.Exchange(ref _spareTx, null);
+
+    /// <summary>Keeps a finished transaction for the next call.</summary>
+    internal void ReturnTx(Tx tx) => Interlocked.CompareExchange(ref _spareTx, tx, null);
 
     /// <summary>Shuts the volume down after a failure that left DRAM and media apart.</summary>
     internal void Fail(Exception e) => _failed ??= e;

@@ -72,6 +72,17 @@ internal static unsafe partial class Libc
     [LibraryImport(LibC, EntryPoint = "madvise", SetLastError = true)]
     internal static partial int MAdvise(nint addr, nuint length, int advice);
 
+    /// <summary>ioctl -- a device-specific request with a pointer argument.</summary>
+    [LibraryImport(LibC, EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(int fd, ulong request, void* arg);
+
+    /// <summary>syscall -- a raw system call with up to three integer arguments (userfaultfd has no libc wrapper here).</summary>
+    [LibraryImport(LibC, EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long Syscall(long number, long a1, long a2, long a3);
+
+    internal const long SYS_userfaultfd = 323; // x86-64
+    internal const int O_NONBLOCK = 0x800;
+
     /// <summary>getpagesize -- the base page size.</summary>
     [LibraryImport(LibC, EntryPoint = "getpagesize")]
     internal static partial int GetPageSize();

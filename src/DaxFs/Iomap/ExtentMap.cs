@@ -17,9 +17,12 @@ internal readonly record struct Extent(long FileBlock, long DevBlock, long Count
 /// into a million extents still inserts and removes in O(chunk + chunks) rather than moving the whole array.</para></summary>
 internal sealed class ExtentMap
 {
-    private const int ChunkMax = 256;
+    // 64 extents of 32 bytes: inserting or removing in a chunk moves at most 2 KiB.
+    private const int ChunkMax = 64;
     private readonly List<List<Extent>> _chunks = [];
+    private readonly List<long> _ends = []; // FileEnd of each chunk's last extent: the chunk search reads one array
     private int _count;
+    private int _hintChunk = -1, _hintIndex; // the last position found: a call's lookups all fall on the same extent
 
     /// <summary>Number of extents.</summary>
     public int Count => _count;
@@ -96,7 +99,7 @@ internal sealed class ExtentMap
             {
                 // Straddles the start: keep the head, and the tail too if it straddles the end as well.
                 long keep = fileBlock - e.FileBlock;
-                chunk[i] = e with { Count = keep };
+                Set(c, i, e with { Count = keep });
                 if (e.FileEnd > end)
                 {
                     long cut = end - e.FileBlock;
@@ -116,7 +119,7 @@ internal sealed class ExtentMap
                 long cut = end - e.FileBlock;
                 removed.Add(e with { Count = cut });
                 MappedBlocks -= cut;
-                chunk[i] = new Extent(end, e.DevBlock + cut, e.Count - cut, e.Unwritten);
+                Set(c, i, new Extent(end, e.DevBlock + cut, e.Count - cut, e.Unwritten));
                 break;
             }
             removed.Add(e);
@@ -148,12 +151,23 @@ internal sealed class ExtentMap
     /// <summary>Position of the first extent whose end is past <paramref name="fileBlock"/> ((chunks, 0) if none).</summary>
     private (int Chunk, int Index) Find(long fileBlock)
     {
-        int lo = 0, hi = _chunks.Count;
+        // The remembered position answers when its extent is the first one ending past fileBlock.
+        int hc = _hintChunk, hi0 = _hintIndex;
+        if ((uint)hc < (uint)_chunks.Count)
+        {
+            List<Extent> hch = _chunks[hc];
+            if ((uint)hi0 < (uint)hch.Count && hch[hi0].FileEnd > fileBlock)
+            {
+                long prevEnd = hi0 > 0 ? hch[hi0 - 1].FileEnd : hc > 0 ? _ends[hc - 1] : long.MinValue;
+                if (prevEnd <= fileBlock)
+                    return (hc, hi0);
+            }
+        }
+        int lo = 0, hi = _ends.Count;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            List<Extent> ch = _chunks[mid];
-            if (ch[^1].FileEnd <= fileBlock)
+            if (_ends[mid] <= fileBlock)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -170,6 +184,8 @@ internal sealed class ExtentMap
             else
                 z = mid;
         }
+        _hintChunk = lo;
+        _hintIndex = a;
         return (lo, a);
     }
 
@@ -206,6 +222,7 @@ internal sealed class ExtentMap
         if (_chunks.Count == 0)
         {
             _chunks.Add([e]);
+            _ends.Add(e.FileEnd);
             return;
         }
         if (c >= _chunks.Count)
@@ -215,11 +232,14 @@ internal sealed class ExtentMap
         }
         List<Extent> chunk = _chunks[c];
         chunk.Insert(i, e);
+        _ends[c] = chunk[^1].FileEnd;
         if (chunk.Count > ChunkMax)
         {
             var tail = chunk.GetRange(ChunkMax / 2, chunk.Count - ChunkMax / 2);
             chunk.RemoveRange(ChunkMax / 2, chunk.Count - ChunkMax / 2);
             _chunks.Insert(c + 1, tail);
+            _ends[c] = chunk[^1].FileEnd;
+            _ends.Insert(c + 1, tail[^1].FileEnd);
         }
     }
 
@@ -232,14 +252,25 @@ internal sealed class ExtentMap
         if (chunk.Count == 0)
         {
             _chunks.RemoveAt(c);
+            _ends.RemoveAt(c);
             i = 0;
             return;
         }
+        _ends[c] = chunk[^1].FileEnd;
         if (i >= chunk.Count)
         {
             i = 0;
             c++;
         }
+    }
+
+    /// <summary>Replaces the extent at (c, i), keeping the chunk's end current.</summary>
+    private void Set(int c, int i, Extent e)
+    {
+        List<Extent> chunk = _chunks[c];
+        chunk[i] = e;
+        if (i == chunk.Count - 1)
+            _ends[c] = e.FileEnd;
     }
 
     /// <summary>Inserts an extent into a gap, merging with neighbours that continue it.</summary>
@@ -263,7 +294,7 @@ internal sealed class ExtentMap
             Extent n = _chunks[c][i];
             if (e.FileEnd == n.FileBlock && e.DevBlock + e.Count == n.DevBlock && e.Unwritten == n.Unwritten)
             {
-                _chunks[c][i] = e with { Count = e.Count + n.Count };
+                Set(c, i, e with { Count = e.Count + n.Count });
                 return;
             }
         }

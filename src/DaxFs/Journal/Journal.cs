@@ -32,6 +32,9 @@ internal sealed class Journal
     private readonly bool _page;
     private readonly object _lock = new();
     private readonly List<byte[]> _pending = []; // Page devices: committed, not yet in the log
+    // The newest committed bytes of every home range the log holds: a checkpoint writes each range once, from here,
+    // instead of replaying every record (recovery after a crash still replays the log).
+    private readonly Dictionary<long, byte[]> _latest = [];
     private ulong _nextSeq;      // sequence of the next transaction to commit
     private ulong _firstSeq;     // sequence of the first transaction in the log (the header's)
     private ulong _slotSeq;
@@ -164,6 +167,7 @@ internal sealed class Journal
                 _dev.Drain();
                 _head += Align64(length);
                 _nextSeq++;
+                Remember(tx);
             }
             _commits++;
         }
@@ -203,6 +207,7 @@ internal sealed class Journal
         {
             _dev.Write(_sb.LogOffset + _head, tx);
             _head += Align64(tx.Length);
+            Remember(tx);
         }
         _dev.Persist(_sb.LogOffset + start, _head - start);
         _pending.Clear();
@@ -220,10 +225,43 @@ internal sealed class Journal
     {
         if (_head == 0)
             return;
-        ApplyLog(out ulong next);
-        _nextSeq = Math.Max(_nextSeq, next);
+        foreach (var (off, data) in _latest)
+        {
+            if (_page)
+            {
+                _dev.Write(off, data);
+                _pageTracker!.MarkDirty(off, data.Length);
+            }
+            else
+            {
+                _dev.Copy(off, data, PersistFlags.NoDrain | PersistFlags.Temporal);
+            }
+        }
+        if (_page)
+            _pageTracker!.FlushDirty(clean: true);
+        else
+            _dev.Drain();
+        _latest.Clear();
         ResetHeader();
         _checkpoints++;
+    }
+
+    /// <summary>Records the home ranges of a transaction now in the log (its records were validated when built).</summary>
+    private void Remember(ReadOnlySpan<byte> tx)
+    {
+        int p = TxHeaderSize;
+        int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(tx[4..]);
+        for (int i = 0; i < count; i++)
+        {
+            long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
+            int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
+            ReadOnlySpan<byte> data = tx.Slice(p + RecordHeaderSize, len);
+            if (!_latest.TryGetValue(off, out byte[]? keep) || keep.Length != len)
+                _latest[off] = data.ToArray();
+            else
+                data.CopyTo(keep);
+            p += RecordHeaderSize + Align8(len);
+        }
     }
 
     /// <summary>Applies the committed transactions from the start of the log and drains; returns how many.</summary>

@@ -11,9 +11,6 @@ namespace DaxFs.Journal;
 /// down (every later mutating call fails with EIO) rather than left to diverge.</summary>
 internal sealed class Tx : IDisposable
 {
-    [ThreadStatic]
-    private static Tx? t_spare;
-
     private DaxVolume _v;
     private readonly List<Inode> _dirty = new(4);
     private readonly List<BlockRun> _allocated = [];
@@ -25,15 +22,7 @@ internal sealed class Tx : IDisposable
 
     /// <summary>A transaction for one call of <paramref name="v"/>; transactions are recycled per thread (a call's hot
     /// path then allocates nothing for its bookkeeping).</summary>
-    public static Tx Begin(DaxVolume v)
-    {
-        Tx? t = t_spare;
-        if (t is null)
-            return new Tx(v);
-        t_spare = null;
-        t._v = v;
-        return t;
-    }
+    public static Tx Begin(DaxVolume v) => v.RentTx() ?? new Tx(v);
 
     /// <summary>The journal transaction this call's inode images are encoded into.</summary>
     public Journal.TxBuilder Builder { get; } = new();
@@ -150,6 +139,9 @@ internal sealed class Tx : IDisposable
         _mutating = false;
         _done = false;
         Ordered = false;
-        t_spare = this;
+        _v.ReturnTx(this);
     }
+
+    /// <summary>A block's worth of log records being appended (no stack zeroing, no thread-static lookup per call).</summary>
+    public byte[] LogBuffer { get; } = new byte[Format.Layout.BlockSize];
 }

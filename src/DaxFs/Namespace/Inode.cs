@@ -16,6 +16,7 @@ internal sealed class Inode
     public readonly ReaderWriterLockSlim Lock = new(LockRecursionPolicy.NoRecursion);
     public int Pins;
     public bool Freed;
+    public List<DaxMapping>? Mappings; // live mappings of this file (under the inode's lock)
 
     public Inode(ulong ino, InodeRecord rec)
     {

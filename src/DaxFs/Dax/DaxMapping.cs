@@ -1,0 +1,191 @@
+using System.Buffers;
+using DaxFs.Namespace;
+using DaxFs.Pmem;
+
+namespace DaxFs;
+
+/// <summary>Read or read-write access of a mapping.</summary>
+public enum MapAccess
+{
+    /// <summary>Loads only; holes and unwritten extents show zero pages (no space is allocated).</summary>
+    Read,
+
+    /// <summary>Loads and stores; every block under the range is allocated and zeroed before Map returns.</summary>
+    ReadWrite,
+}
+
+/// <summary>How stores through a mapping become durable.</summary>
+public enum MapMode
+{
+    /// <summary>MAP_SYNC's meaning: the block map under the range is committed when Map returns and cannot move while
+    /// the mapping lives; the program makes its stores durable with cache flushes alone (<see cref="DaxMapping.Persist"/>:
+    /// no syscall, no journal). Needs a pmem (Byte/CacheLine) device.</summary>
+    Sync,
+
+    /// <summary>Stores become durable at fsync (<see cref="DaxFile.Flush"/>) or unmap; the volume tracks what may be
+    /// dirty (<see cref="DirtyTracking"/>).</summary>
+    Async,
+}
+
+/// <summary>How the volume finds what async mappings dirtied (seed 000's question, settled by measurement).</summary>
+public enum DirtyTracking
+{
+    /// <summary>Coarse: a writable mapping marks the 2 MiB device extents under it dirty; fsync writes back the marked
+    /// extents of the file; unmapping writes them back and marks them clean. No faults, no page-table walks.</summary>
+    Extent,
+
+    /// <summary>Page-precise: pages are write-protected (userfaultfd, asynchronous mode); fsync asks the kernel which
+    /// were written (PAGEMAP_SCAN) and writes back only those. Costs a fault on the first store to each clean page and
+    /// 4 KiB mappings (protection splits 2 MiB ones); needs Linux 6.7+; not offered for DAX mappings (device-dax,
+    /// MAP_SYNC files), where the volume keeps the extent policy and says why.</summary>
+    Page,
+}
+
+/// <summary>How a mapping is backed by the MMU.</summary>
+/// <param name="PmdBytes">Bytes the kernel maps with 2 MiB pages (from /proc/self/smaps).</param>
+/// <param name="PteBytes">Bytes mapped with 4 KiB pages.</param>
+/// <param name="PlannedPmdBytes">Bytes whose file offset, device offset and extent allowed a 2 MiB mapping.</param>
+public readonly record struct MappingGranularity(long PmdBytes, long PteBytes, long PlannedPmdBytes);
+
+/// <summary>Volume-wide counters of the mapping path: 2 MiB units and 4 KiB pages mapped, and why units fell back.</summary>
+/// <param name="PmdMapped">2 MiB units planned as PMD mappings.</param>
+/// <param name="PteMapped">4 KiB pages mapped as PTEs.</param>
+/// <param name="FallbackMisalignedFileOffset">2 MiB units the mapping range covers only in part.</param>
+/// <param name="FallbackMisalignedExtent">Units whose device offset is not congruent to the file offset modulo 2 MiB.</param>
+/// <param name="FallbackShortExtent">Units not covered by one extent.</param>
+/// <param name="FallbackNoHugePages">Units that qualified but whose backing has no 2 MiB pages.</param>
+public readonly record struct MapStatistics(long PmdMapped, long PteMapped, long FallbackMisalignedFileOffset, long FallbackMisalignedExtent,
+    long FallbackShortExtent, long FallbackNoHugePages);
+
+/// <summary>One run of a mapping's window: device bytes, or zero pages (DevOffset -1).</summary>
+internal struct MapPiece(long windowOffset, long devOffset, long length)
+{
+    public long WindowOffset = windowOffset;
+    public long DevOffset = devOffset;
+    public long Length = length;
+}
+
+/// <summary>DaxMapping -- a file's bytes on the media as memory: loads and stores reach the device with no page cache
+/// and no copy. Dispose unmaps (async mappings are written back first).</summary>
+public sealed class DaxMapping : IDisposable
+{
+    private readonly DaxVolume _volume;
+    internal readonly Inode Inode;
+    internal readonly PmemWindow Window;
+    internal readonly long WindowFileOffset;   // file offset of window byte 0 (4 KiB aligned)
+    internal readonly List<MapPiece> Pieces;
+    internal readonly long PlannedPmdBytes;
+    internal readonly HashSet<int> DirtyExtents = [];   // Extent tracking: device extents this mapping marked
+    internal bool PageTracked;
+    private int _disposed;
+
+    internal DaxMapping(DaxVolume volume, Inode inode, long fileOffset, long length, MapAccess access, MapMode mode, PmemWindow window,
+        long windowFileOffset, List<MapPiece> pieces, long plannedPmdBytes)
+    {
+        _volume = volume;
+        Inode = inode;
+        FileOffset = fileOffset;
+        Length = length;
+        Access = access;
+        Mode = mode;
+        Window = window;
+        WindowFileOffset = windowFileOffset;
+        Pieces = pieces;
+        PlannedPmdBytes = plannedPmdBytes;
+    }
+
+    /// <summary>File offset of the first mapped byte.</summary>
+    public long FileOffset { get; }
+
+    /// <summary>Bytes mapped.</summary>
+    public long Length { get; }
+
+    /// <summary>Read or read-write.</summary>
+    public MapAccess Access { get; }
+
+    /// <summary>Sync or async.</summary>
+    public MapMode Mode { get; }
+
+    /// <summary>The inode mapped.</summary>
+    public ulong Ino => Inode.Ino;
+
+    /// <summary>Address of the byte at <see cref="FileOffset"/>.</summary>
+    public nint Pointer => Window.Address + (nint)(FileOffset - WindowFileOffset);
+
+    /// <summary>Bytes [offset, offset+length) of the mapping (relative to <see cref="FileOffset"/>), for loads and
+    /// stores; read-only mappings throw (use <see cref="GetReadOnlySpan"/>).</summary>
+    public Span<byte> GetSpan(long offset, int length)
+    {
+        CheckRange(offset, length);
+        return Window.GetSpan(FileOffset - WindowFileOffset + offset, length);
+    }
+
+    /// <summary>Bytes [offset, offset+length) of the mapping, for loads.</summary>
+    public ReadOnlySpan<byte> GetReadOnlySpan(long offset, int length)
+    {
+        CheckRange(offset, length);
+        return Window.GetReadOnlySpan(FileOffset - WindowFileOffset + offset, length);
+    }
+
+    /// <summary>The whole mapping as <see cref="Memory{T}"/> (mappings of at most 2 GiB).</summary>
+    public Memory<byte> Memory
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (Length > int.MaxValue)
+                throw new InvalidOperationException($"a {Length}-byte mapping is too large for Memory<byte> (2 GiB at most): use GetSpan");
+            return Window.CreateMemoryManager(FileOffset - WindowFileOffset, (int)Length).Memory;
+        }
+    }
+
+    /// <summary>Writes back the cache lines of [offset, offset+length) (no fence): CLWB on pmem, msync on Page devices.</summary>
+    public void Flush(long offset, long length)
+    {
+        CheckRange(offset, length);
+        long w = FileOffset - WindowFileOffset + offset, end = w + length;
+        foreach (MapPiece p in Pieces)
+        {
+            long a = Math.Max(w, p.WindowOffset), b = Math.Min(end, p.WindowOffset + p.Length);
+            if (a < b && p.DevOffset >= 0)
+                _volume.Device.Flush(p.DevOffset + (a - p.WindowOffset), b - a);
+        }
+    }
+
+    /// <summary>Waits until earlier write-backs are durable (SFENCE).</summary>
+    public void Drain() => _volume.Device.Drain();
+
+    /// <summary>Makes stores to [offset, offset+length) durable: <see cref="Flush"/> then <see cref="Drain"/>. On a sync
+    /// mapping this is all a program needs: no syscall, no journal.</summary>
+    public void Persist(long offset, long length)
+    {
+        Flush(offset, length);
+        Drain();
+    }
+
+    /// <summary>How the MMU maps the window now (reads /proc/self/smaps).</summary>
+    public MappingGranularity Granularity
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            long pmd = Window.HugeMappedBytes();
+            long mapped = Pieces.Where(p => p.DevOffset >= 0).Sum(p => p.Length);
+            return new MappingGranularity(pmd, Math.Max(0, mapped - pmd), PlannedPmdBytes);
+        }
+    }
+
+    private void CheckRange(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (offset < 0 || length < 0 || offset > Length - length)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range [{offset}, +{length}) is outside the {Length}-byte mapping");
+    }
+
+    /// <summary>Unmaps; an async writable mapping is written back first.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            _volume.Unmap(this);
+    }
+}

@@ -1,0 +1,392 @@
+using System.Diagnostics;
+using DaxFs.Pmem;
+using DaxFs.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace DaxFs.Tests.Dax;
+
+/// <summary>A huge-page tmpfs mounted for the tests that need 2 MiB pages (CI runs as root).</summary>
+public sealed class HugeTmpfs : IDisposable
+{
+    public string Path { get; } = "/tmp/daxfs-huge-" + Guid.NewGuid().ToString("N")[..8];
+
+    public HugeTmpfs()
+    {
+        Directory.CreateDirectory(Path);
+        var (code, output) = Run("mount", "-t", "tmpfs", "-o", "huge=always,size=1G", "none", Path);
+        if (code != 0)
+            throw new InvalidOperationException($"cannot mount a huge=always tmpfs on {Path} (these tests need root): {output}");
+    }
+
+    public void Dispose()
+    {
+        Run("umount", "-l", Path);
+        try { Directory.Delete(Path); } catch (IOException) { }
+    }
+
+    internal static (int, string) Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args)
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string o = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, o);
+    }
+}
+
+[CollectionDefinition("huge tmpfs")]
+public class HugeTmpfsCollection : ICollectionFixture<HugeTmpfs>;
+
+/// <summary>DaxFile.Map: coherence with read/write, PMD vs PTE with reasons, sync mappings (no syscall or journal to
+/// persist, block map pinned), async mappings written back at fsync and unmap, reads never flushing, clean errors.</summary>
+[Collection("huge tmpfs")]
+public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
+{
+    private static byte[] Data(int length, int seed)
+    {
+        var d = new byte[length];
+        new Random(seed).NextBytes(d);
+        return d;
+    }
+
+    private static DaxFile FileOf(DaxVolume v, string path, byte[] data)
+    {
+        DaxFile f = v.CreateFile(path);
+        for (int o = 0; o < data.Length; o += 1 << 20)
+            f.Write(o, data.AsSpan(o, Math.Min(1 << 20, data.Length - o)));
+        return f;
+    }
+
+    [Fact]
+    public void WritesAndMappedStoresSeeEachOtherAtOnce()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = FileOf(v, "/f", Data(3 << 20, 1));
+            using DaxMapping m = f.Map(0, 3 << 20, MapAccess.ReadWrite, MapMode.Sync);
+            f.Write(4097, "via write"u8);
+            Assert.Equal("via write"u8.ToArray(), m.GetReadOnlySpan(4097, 9).ToArray());
+            "via map"u8.CopyTo(m.GetSpan(2 << 20, 7));
+            m.Persist(2 << 20, 7);
+            var b = new byte[7];
+            f.Read(2 << 20, b);
+            Assert.Equal("via map"u8.ToArray(), b);
+            Assert.True(m.Memory.Span.Slice(4097, 9).SequenceEqual("via write"u8));
+        }
+    }
+
+    [Fact]
+    public void SixtyFourMebibyteFileIsFullyPmdMappedOnHugeTmpfs()
+    {
+        string path = System.IO.Path.Combine(huge.Path, "v-" + Guid.NewGuid().ToString("N")[..6]);
+        using var v = DaxVolume.Create(path, 256 << 20, TestVolumes.Options());
+        using DaxFile f = FileOf(v, "/big", Data(64 << 20, 2));
+        using DaxMapping m = f.Map(0, 64 << 20, MapAccess.ReadWrite, MapMode.Sync);
+        MappingGranularity g = m.Granularity;
+        output.WriteLine($"{g}; {v.MapStatistics}");
+        Assert.Equal(64L << 20, g.PlannedPmdBytes);
+        Assert.Equal(64L << 20, g.PmdBytes); // read back from /proc/self/smaps
+        Assert.Equal(0, g.PteBytes);
+        Assert.Equal(32, v.MapStatistics.PmdMapped);
+    }
+
+    [Fact]
+    public void FallbacksSayWhy()
+    {
+        // No huge pages on plain /dev/shm: qualifying units fall back for the backing.
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = FileOf(v, "/f", Data(8 << 20, 3));
+            using (DaxMapping m = f.Map(0, 8 << 20, MapAccess.Read, MapMode.Async))
+                Assert.Equal(0, m.Granularity.PmdBytes);
+            Assert.True(v.MapStatistics.FallbackNoHugePages >= 3, v.MapStatistics.ToString());
+        }
+        string path = System.IO.Path.Combine(huge.Path, "w-" + Guid.NewGuid().ToString("N")[..6]);
+        using var hv = DaxVolume.Create(path, 64 << 20, TestVolumes.Options());
+        using DaxFile g = FileOf(hv, "/g", Data(8 << 20, 4));
+        // A window starting 1 MiB into a 2 MiB unit covers units only in part.
+        using (DaxMapping m = g.Map(1 << 20, 4 << 20, MapAccess.Read, MapMode.Async))
+            Assert.True(hv.MapStatistics.FallbackMisalignedFileOffset >= 2, hv.MapStatistics.ToString());
+        // A file made of single blocks scattered on the device: no unit is one extent.
+        using DaxFile s = hv.CreateFile("/scattered");
+        for (int k = 0; k < 1024; k += 2)
+            s.Write(k * 4096L, new byte[4096]);
+        for (int k = 1; k < 1024; k += 2)
+            s.Write(k * 4096L, new byte[4096]);
+        using (DaxMapping m = s.Map(0, 4 << 20, MapAccess.Read, MapMode.Async))
+            Assert.True(hv.MapStatistics.FallbackShortExtent >= 2, hv.MapStatistics.ToString());
+        Assert.True(hv.MapStatistics.PteMapped > 0);
+    }
+
+    [Fact]
+    public void SyncMappingPersistsWithoutSyscallOrJournalAndPinsTheBlockMap()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = FileOf(v, "/f", Data(4 << 20, 5));
+            var flushes = new FlushCounter();
+            dev.Observer = flushes;
+            using DaxMapping m = f.Map(0, 2 << 20, MapAccess.ReadWrite, MapMode.Sync);
+            long commits = v.JournalCommits;
+            m.GetSpan(64, 64).Fill(0x77);
+            m.Persist(64, 64);
+            Assert.Equal(commits, v.JournalCommits);           // no journal
+            Assert.Equal(FlushInstruction.Clwb, dev.FlushInstruction); // a cache-line write-back, not msync
+            Assert.Equal(1, flushes.Flushes);
+            Assert.Equal(1, flushes.Drains);
+            // The block map under the mapping cannot move or shrink.
+            Assert.Equal(Errno.EBUSY, Assert.Throws<DaxFsException>(() => f.SetLength(1 << 20)).Errno);
+            Assert.Equal(Errno.EBUSY, Assert.Throws<DaxFsException>(() => f.Fallocate(FallocateMode.PunchHole | FallocateMode.KeepSize, 4096, 4096)).Errno);
+            Assert.Equal(Errno.EBUSY, Assert.Throws<DaxFsException>(() => f.Fallocate(FallocateMode.ZeroRange, 0, 8192)).Errno);
+            // Outside the window, and growing the file, are allowed.
+            f.Fallocate(FallocateMode.PunchHole | FallocateMode.KeepSize, 3 << 20, 4096);
+            f.SetLength(6 << 20);
+            f.SetLength(3 << 20);
+            // A write under the mapping goes in place: the mapping sees it.
+            f.Write(100, "x"u8);
+            Assert.Equal((byte)'x', m.GetReadOnlySpan(100, 1)[0]);
+            Assert.Equal(1, v.InPlaceWritesUnderMappings);
+            dev.Observer = null;
+        }
+    }
+
+    [Fact]
+    public void SyncMappingIsRefusedOnAPageDevice()
+    {
+        var (dev, v) = TestVolumes.Fresh(32 << 20, emulatePmem: false);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/f");
+            f.Write(0, new byte[8192]);
+            var e = Assert.Throws<DaxFsException>(() => f.Map(0, 8192, MapAccess.ReadWrite, MapMode.Sync));
+            Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+            Assert.Contains("MAP_SYNC", e.Message);
+            using DaxMapping a = f.Map(0, 8192, MapAccess.ReadWrite, MapMode.Async); // async works: msync at fsync
+            a.GetSpan(0, 5).Fill(1);
+            f.Flush();
+        }
+    }
+
+    [Fact]
+    public void WritableMappingAllocatesZeroedBlocksAndGrowsTheFile()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/sparse");
+            f.Write(1 << 20, "tail"u8);
+            f.Fallocate(FallocateMode.KeepSize, 0, 64 << 10);
+            long commits = v.JournalCommits;
+            using DaxMapping m = f.Map(0, 3 << 20, MapAccess.ReadWrite, MapMode.Sync);
+            Assert.True(v.JournalCommits > commits, "holes and unwritten blocks are committed before Map returns");
+            Assert.Equal(3L << 20, f.Length);
+            Assert.True(m.GetReadOnlySpan(0, 1 << 20).IndexOfAnyExcept((byte)0) < 0, "a mapping never shows stale bytes");
+            Assert.Equal("tail"u8.ToArray(), m.GetReadOnlySpan(1 << 20, 4).ToArray());
+        }
+    }
+
+    [Fact]
+    public void ReadMappingShowsHolesAsZerosAndPicksUpLaterWrites()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/holey");
+            f.Write(2 << 20, "end"u8);
+            long free = v.StatFs().FreeBlocks;
+            using DaxMapping m = f.Map(0, (2 << 20) + 3, MapAccess.Read, MapMode.Async);
+            Assert.Equal(free, v.StatFs().FreeBlocks); // a read mapping allocates nothing
+            Assert.Equal(0, m.GetReadOnlySpan(12345, 1)[0]);
+            f.Write(12345, "z"u8);
+            Assert.Equal((byte)'z', m.GetReadOnlySpan(12345, 1)[0]);
+            Assert.Throws<InvalidOperationException>(() => m.GetSpan(0, 1));
+            Assert.Equal(Errno.ENXIO, Assert.Throws<DaxFsException>(() => f.Map(0, 4 << 20, MapAccess.Read, MapMode.Async)).Errno);
+        }
+    }
+
+    [Fact]
+    public void AsyncExtentPolicyFlushesOnlyTheFilesMappedExtentsAndCleansAtUnmap()
+    {
+        var (dev, v) = TestVolumes.Fresh(128 << 20);
+        using (dev)
+        using (v)
+        {
+            Assert.Equal(DirtyTracking.Extent, v.DirtyTracking);
+            using DaxFile f = FileOf(v, "/a", Data(8 << 20, 6));
+            using DaxFile g = FileOf(v, "/b", Data(8 << 20, 7));
+            using DaxMapping mg = g.Map(0, 8 << 20, MapAccess.ReadWrite, MapMode.Async);
+            DaxMapping mf = f.Map(0, 4 << 20, MapAccess.ReadWrite, MapMode.Async);
+            mf.GetSpan(100, 10).Fill(1);
+            long before = v.MappingExtentsFlushed;
+            f.Flush();
+            long perFsync = v.MappingExtentsFlushed - before;
+            Assert.InRange(perFsync, 2, 3); // f's 4 MiB: two or three 2 MiB device extents, none of g's
+            f.Flush();
+            Assert.Equal(perFsync, v.MappingExtentsFlushed - before - perFsync); // still mapped: still possibly dirty
+            mf.Dispose();                                                        // unmap writes back and cleans
+            long afterUnmap = v.MappingExtentsFlushed;
+            f.Flush();
+            Assert.Equal(afterUnmap, v.MappingExtentsFlushed);
+        }
+    }
+
+    [Fact]
+    public void AsyncPagePolicyFlushesOnlyWrittenPages()
+    {
+        var dev = PmemDevice.CreateInMemory(64 << 20, TestVolumes.Options());
+        using (dev)
+        using (var v = DaxVolume.Format(dev, mount: new MountOptions { DirtyTracking = DirtyTracking.Page }))
+        {
+            output.WriteLine($"policy {v.DirtyTracking}, unavailable: {v.PageTrackingUnavailableReason}");
+            Assert.Equal(DirtyTracking.Page, v.DirtyTracking);
+            using DaxFile f = FileOf(v, "/p", Data(16 << 20, 8));
+            using DaxMapping m = f.Map(0, 16 << 20, MapAccess.ReadWrite, MapMode.Async);
+            m.GetSpan(5 * 4096 + 7, 1)[0] = 1;
+            m.GetSpan(3000 * 4096, 2)[1] = 2;
+            f.Flush();
+            Assert.Equal(2, v.MappingPagesFlushed);
+            f.Flush();
+            Assert.Equal(2, v.MappingPagesFlushed); // protected again: nothing new
+            m.GetSpan(7, 1)[0] = 3;
+            f.Flush();
+            Assert.Equal(3, v.MappingPagesFlushed);
+        }
+    }
+
+    [Fact]
+    public void PagePolicyAlsoTracksAnOrdinaryFileAndFlushesWithMsync()
+    {
+        // An ext4 file (Page-granular): write protection is accepted here too; the written page is msync'ed at fsync.
+        using var dir = new TempDir("/var/tmp");
+        string path = System.IO.Path.Combine(dir.Path, "v");
+        using var v = DaxVolume.Create(path, 32 << 20, new PmemOpenOptions { Environment = _ => null }, mount: new MountOptions { DirtyTracking = DirtyTracking.Page });
+        using DaxFile f = FileOf(v, "/e", Data(1 << 20, 9));
+        using (DaxMapping m = f.Map(0, 1 << 20, MapAccess.ReadWrite, MapMode.Async))
+        {
+            m.GetSpan(8192, 1)[0] = 1;
+            f.Flush();
+            output.WriteLine($"policy {v.DirtyTracking}; reason: {v.PageTrackingUnavailableReason}; pages {v.MappingPagesFlushed}");
+            Assert.Equal(DirtyTracking.Page, v.DirtyTracking);
+            Assert.Equal(1, v.MappingPagesFlushed);
+        }
+    }
+
+    [Fact]
+    public void ExtentPolicyIsTheDefaultAndPageIsOnlyUsedWhenAskedFor()
+    {
+        var (dev, v) = TestVolumes.Fresh(16 << 20);
+        using (dev)
+        using (v)
+        {
+            Assert.Equal(DirtyTracking.Extent, v.DirtyTracking);
+            Assert.Null(v.PageTrackingUnavailableReason);
+        }
+    }
+
+    [Fact]
+    public void ReadsNeverFlushEvenWithALiveDirtyAsyncMapping()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = FileOf(v, "/r", Data(8 << 20, 10));
+            using DaxMapping m = f.Map(0, 8 << 20, MapAccess.ReadWrite, MapMode.Async);
+            m.GetSpan(0, 4096).Fill(9);
+            var counter = new FlushCounter();
+            dev.Observer = counter;
+            var buf = new byte[64 << 10];
+            for (int k = 0; k < 200; k++)
+                f.Read((k * 37 % 120) * 65536L, buf);
+            v.ReadExtents(f.Ino, 0, 8 << 20, (_, _) => { });
+            _ = v.GetAttributes(f.Ino);
+            dev.Observer = null;
+            Assert.Equal(0, counter.Flushes);
+            Assert.Equal(0, counter.Drains);
+        }
+    }
+
+    [Fact]
+    public void MapFailuresLeaveNothingBehind()
+    {
+        var (dev, v) = TestVolumes.Fresh(16 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/big");
+            long free = v.StatFs().FreeBlocks;
+            // More than the volume holds: ENOSPC while allocating, before anything changed.
+            var e = Assert.Throws<DaxFsException>(() => f.Map(0, 64 << 20, MapAccess.ReadWrite, MapMode.Sync));
+            Assert.Equal(Errno.ENOSPC, e.Errno);
+            Assert.Equal(free, v.StatFs().FreeBlocks);
+            Assert.Equal(0, f.Length);
+            Assert.Equal(Errno.EINVAL, Assert.Throws<DaxFsException>(() => f.Map(-1, 10, MapAccess.Read, MapMode.Async)).Errno);
+            Assert.Equal(Errno.EINVAL, Assert.Throws<DaxFsException>(() => f.Map(0, 0, MapAccess.Read, MapMode.Async)).Errno);
+            Assert.Equal(Errno.EISDIR, Assert.Throws<DaxFsException>(() => v.Map(DaxVolume.RootIno, 0, 10, MapAccess.Read, MapMode.Async)).Errno);
+            // The volume is still fine and the file can be mapped within its means.
+            using DaxMapping m = f.Map(0, 1 << 20, MapAccess.ReadWrite, MapMode.Sync);
+            m.Dispose();
+            v.Dispose();
+            Assert.True(DaxFs.Check.Fsck.Check(dev).Clean);
+        }
+    }
+
+    [Fact]
+    public void FragmentedFilePastTheMapCountLimitFailsCleanly()
+    {
+        // 70,000 single-block extents on scattered device blocks: mapping all of them needs more kernel mappings than
+        // vm.max_map_count (65,530 by default) allows.
+        long limit = PmemWindow.MapCountLimit().Limit;
+        int blocks = (int)Math.Min(limit + 5000, 400_000);
+        var (dev, v) = TestVolumes.Fresh((long)blocks * 2 * 4096 + (64 << 20));
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/frag");
+            var one = new byte[4096];
+            for (int k = 0; k < blocks; k += 2)
+                f.Write(k * 4096L, one);
+            for (int k = 1; k < blocks; k += 2)
+                f.Write(k * 4096L, one);
+            var e = Assert.Throws<DaxFsException>(() => f.Map(0, blocks * 4096L, MapAccess.Read, MapMode.Async));
+            output.WriteLine(e.Message);
+            Assert.Equal(Errno.ENOMEM, e.Errno);
+            Assert.Contains("vm.max_map_count", e.Message);
+            // A part of it maps fine, and nothing leaked: the next map works.
+            using DaxMapping m = f.Map(0, 4096 * 1000, MapAccess.Read, MapMode.Async);
+            Assert.Equal(0, m.GetReadOnlySpan(0, 4096).IndexOfAnyExcept((byte)0) < 0 ? 0 : 1);
+        }
+    }
+
+    private sealed class FlushCounter : IPmemObserver
+    {
+        public int Flushes, Drains;
+        public void OnStore(long offset, long length, bool nonTemporal) { }
+        public void OnFlush(long offset, long length, bool invalidate) => Flushes++;
+        public void OnDrain() => Drains++;
+    }
+
+    private sealed class TempDir : IDisposable
+    {
+        public string Path { get; }
+        public TempDir(string root)
+        {
+            Path = System.IO.Path.Combine(root, "daxfs-map-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(Path);
+        }
+
+        public void Dispose() => Directory.Delete(Path, true);
+    }
+}
