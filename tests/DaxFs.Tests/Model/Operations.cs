@@ -188,6 +188,13 @@ internal sealed record SeekOp(Target T, long Offset, bool Data) : Op
     public override string ToString() => $"seek-{(Data ? "data" : "hole")} {T} off={Offset}";
 }
 
+/// <summary>DaxFile.Map: map a range (read or read-write, sync or async), store <see cref="Stores"/> runs through the
+/// mapping (made from <see cref="Seed"/>), read the window back, unmap.</summary>
+internal sealed record MapOp(Target T, long Offset, int Length, MapAccess Access, MapMode Mode, int Stores, int Seed) : Op
+{
+    public override string ToString() => $"mmap {T} off={Offset} len={Length} {Access} {Mode} stores={Stores} seed={Seed}";
+}
+
 /// <summary>A few calls through DaxFile.AsStream (seek, read, write, set length), scripted by <see cref="Seed"/>.</summary>
 internal sealed record StreamOp(string Path, int Seed) : Op
 {
@@ -347,6 +354,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
             < 963 => P(15) ? Fill() : Write(),
             < 964 => config.SmallInodes ? FillInodes() : Write(),
             < 965 => P(50) ? new CrashImageOp(P(50)) : Write(),
+            < 970 => Map(),
             _ => Write(),
         };
     }
@@ -759,6 +767,26 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         if (mode == FallocateMode.Allocate || mode == FallocateMode.KeepSize)
             len = Math.Min(len, 1 << 20); // preallocation costs real blocks
         return new FallocateOp(t, mode, off, len);
+    }
+
+    private Op Map()
+    {
+        Target t = DataTarget();
+        long size = t.Path is { } p ? FileSize(p) : 0;
+        bool write = P(75);
+        long off = write ? Offset(size) : (size == 0 || P(10) ? _r.Next(8192) : _r.NextInt64(size));
+        if (off > size + (8 << 20))
+            off = size + _r.Next(1 << 20);
+        int len = _r.Next(10) switch
+        {
+            0 => 0,
+            1 => (2 << 20) + _r.Next(-1, 2),
+            2 => Pick([4095, 4096, 4097]),
+            _ => 1 + _r.Next(256 << 10),
+        };
+        if (!write && P(80) && size > off)
+            len = (int)Math.Min(len, size - off);
+        return new MapOp(t, off, len, write ? MapAccess.ReadWrite : MapAccess.Read, P(50) ? MapMode.Sync : MapMode.Async, write ? _r.Next(5) : 0, _r.Next());
     }
 
     private Op Fill()
