@@ -11,6 +11,8 @@ internal sealed record RunConfig
     public int Ops { get; init; } = 10_000;
     public long DeviceBytes { get; init; } = 64L << 20;
     public bool Pmem { get; init; } = true;
+    /// <summary>Whether the generator appends "/" or "/." to some paths (off only in the test of the checker itself).</summary>
+    public bool TrailingSlashes { get; init; } = true;
     /// <summary>Whether remounts may move the volume to a device of the other granularity.</summary>
     public bool SwitchGranularity { get; init; } = true;
     public long? InodeCount { get; init; }
@@ -37,7 +39,9 @@ internal sealed record RunConfig
 /// <summary>A failure: where (op index; -1 for the end-of-run checks), which op, and what.</summary>
 internal sealed record Failure(int Step, Op? Op, Exception Error, bool AtCheck = false)
 {
-    public string Signature => $"{(AtCheck ? "check" : Op?.GetType().Name ?? "finish")}/{(Error is ModelMismatchException m ? m.Kind : Error.GetType().Name)}";
+    /// <summary>What shrinking must preserve: the op type and mismatch kind (whole-tree checks -- periodic or at the
+    /// end of a run -- count as one place, so that a replay's end-of-run check can stand for a periodic one).</summary>
+    public string Signature => $"{(AtCheck || Op is null ? "check" : Op.GetType().Name)}/{(Error is ModelMismatchException m ? m.Kind : Error.GetType().Name)}";
 }
 
 /// <summary>The outcome of a run.</summary>
@@ -58,7 +62,7 @@ internal static class ModelRunner
         using (var s = new Session(cfg))
         {
             stats = s.Stats;
-            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes, cfg.SwitchGranularity)) { SlotOpen = s.SlotOpen, HugeDone = () => s.Stats.HugeWrites > 0 };
+            var gen = new Generator(cfg.Seed, s.M, new GenConfig(cfg.InodeCount is not null, cfg.Ops, cfg.DeviceBytes, cfg.SwitchGranularity, cfg.TrailingSlashes)) { SlotOpen = s.SlotOpen, HugeDone = () => s.Stats.HugeWrites > 0 };
             for (int i = 0; i < cfg.Ops && failure is null; i++)
             {
                 Op op = gen.Next();
@@ -120,12 +124,16 @@ internal static class ModelRunner
     /// failure or null.</summary>
     public static Failure? Replay(RunConfig cfg, IReadOnlyList<Op> ops, bool crashCheckAtEnd = false)
     {
-        int every = crashCheckAtEnd ? int.MaxValue : ops.Count <= 150 ? 1 : ops.Count <= 1000 ? 50 : cfg.FullCheckEvery;
-        using var s = new Session(cfg) { Fast = crashCheckAtEnd };
+        // Short lists: every check after every op. Long lists: only the last op's own checks and the end-of-run
+        // checks (a failure found at an op is at the end of the list being shrunk; whole-tree ones at the end).
+        bool thorough = ops.Count <= 150 && !crashCheckAtEnd;
+        int every = thorough ? 1 : int.MaxValue;
+        using var s = new Session(cfg);
         for (int i = 0; i < ops.Count; i++)
         {
             try
             {
+                s.Fast = !thorough && (crashCheckAtEnd || i < ops.Count - 1);
                 s.Execute(ops[i]);
             }
             catch (Exception e)

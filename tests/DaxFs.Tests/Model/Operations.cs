@@ -255,7 +255,7 @@ internal sealed record StaleInoOp(ulong Ino, int Kind) : Op
 }
 
 /// <summary>Settings of a generator.</summary>
-internal sealed record GenConfig(bool SmallInodes, int TotalOps, long DeviceBytes, bool SwitchGranularity = true);
+internal sealed record GenConfig(bool SmallInodes, int TotalOps, long DeviceBytes, bool SwitchGranularity = true, bool TrailingSlashes = true);
 
 /// <summary>Generator -- the next op from the seed's random stream and the model's current state: existing names most
 /// of the time, wrong names and types sometimes, sizes and offsets around block and 2 MiB boundaries, far past the
@@ -465,7 +465,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
     }
 
     /// <summary>Sometimes a trailing "/" or "/." (Linux: the path must then name a directory).</summary>
-    private string Slashy(string path) => P(3) && path != "/" ? path + (P(50) ? "/" : "/.") : path;
+    private string Slashy(string path) => config.TrailingSlashes && P(3) && path != "/" ? path + (P(50) ? "/" : "/.") : path;
 
     private Target DataTarget()
     {
