@@ -98,7 +98,9 @@ internal sealed unsafe partial class FuseDispatcher
         var m = r.Read<FuseLseekIn>();
         if (m.Whence > FuseKernel.SeekHole)
             throw new FuseMalformedRequestException(Errno.EINVAL, $"lseek whence {m.Whence}");
-        long result = _fs.Lseek(c.Context, c.Node, m.Fh, Offset(m.Offset, "lseek offset"), (int)m.Whence);
+        // A negative offset (as the kernel passes it, two's complement) is ENXIO for SEEK_DATA/SEEK_HOLE, as on
+        // Linux file systems; the file system decides.
+        long result = _fs.Lseek(c.Context, c.Node, m.Fh, unchecked((long)m.Offset), (int)m.Whence);
         ReplyOk(c, new FuseLseekOut { Offset = Check(result, "Lseek result") });
     }
 

@@ -516,7 +516,7 @@ public sealed partial class DaxVolume
         {
             long size = i.Rec.Size;
             if (offset < 0 || offset >= size)
-                throw new DaxFsException(Errno.ENXIO, $"offset {offset} is not before the end of file ({size})");
+                throw new DaxFsException(Errno.ENXIO, $"offset {offset} is not within the file ({size} bytes)");
             long found = data ? -1 : size;
             IomapLoop.Iterate(i.Map!, offset, size - offset, IomapIntent.Read, e =>
             {

@@ -420,6 +420,13 @@ public sealed partial class DaxVolume
                 tx.Reserve(LogBlocksFor(LogFormat.Length(LogRecordType.DirAdd, name.Length)) + (blockTarget ? 1 + LogBlocksFor(32) : 0));
                 (ulong ino, uint gen) = AllocateInodeSlot();
                 long now = NowNs();
+                // A set-group-ID directory gives new entries its group, and new directories its set-group-ID bit.
+                if ((dir.Rec.Mode & 0x400) != 0)
+                {
+                    gid = dir.Rec.Gid;
+                    if (isDir)
+                        mode |= 0x400;
+                }
                 var rec = new InodeRecord
                 {
                     Mode = mode, Nlink = isDir ? 2u : 1u, Uid = uid, Gid = gid, AtimeNs = now, MtimeNs = now, CtimeNs = now, BtimeNs = now,

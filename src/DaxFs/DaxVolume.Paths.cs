@@ -120,7 +120,13 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         int follows = 0;
-        return Walk(RootIno, path, followLast, ref follows);
+        // path_resolution(7): a path ending in "/" or "/." names a directory (a final symlink is then followed).
+        ReadOnlySpan<byte> trimmed = path.AsSpan().TrimEnd((byte)'/');
+        bool mustBeDir = path.Length > 0 && (path[^1] == '/' || (trimmed.EndsWith("/."u8) || trimmed.SequenceEqual("."u8)));
+        ulong ino = Walk(RootIno, path, followLast || mustBeDir, ref follows);
+        if (mustBeDir && !GetAttributes(ino).IsDirectory)
+            throw new DaxFsException(Errno.ENOTDIR, $"'{Encoding.UTF8.GetString(path)}' ends in '/' but does not name a directory");
+        return ino;
     }
 
     private ulong Walk(ulong start, ReadOnlySpan<byte> path, bool followLast, ref int follows)

@@ -52,7 +52,7 @@ public sealed partial class DaxVolume
     {
         ThrowIfDisposed();
         ValidateXattrName(name);
-        if ((flags & ~(XattrFlags.Create | XattrFlags.Replace)) != 0 || flags == (XattrFlags.Create | XattrFlags.Replace))
+        if ((flags & ~(XattrFlags.Create | XattrFlags.Replace)) != 0)
             throw new DaxFsException(Errno.EINVAL, $"xattr flags {flags} are invalid");
         if (value.Length > ushort.MaxValue)
             throw new DaxFsException(Errno.E2BIG, $"an attribute value of {value.Length} bytes is too large");
@@ -152,5 +152,9 @@ public sealed partial class DaxVolume
             throw new DaxFsException(name.IsEmpty ? Errno.EINVAL : Errno.ERANGE, $"attribute name of {name.Length} bytes is invalid");
         if (name.IndexOf((byte)0) >= 0)
             throw new DaxFsException(Errno.EINVAL, "attribute name contains NUL");
+        // The namespaces DaxFS stores. system.* (POSIX ACLs) is refused so that programs fall back to chmod, as
+        // they do on file systems without ACL support; unknown namespaces are refused as Linux does.
+        if (!name.StartsWith("user."u8) && !name.StartsWith("trusted."u8) && !name.StartsWith("security."u8))
+            throw new DaxFsException(Errno.EOPNOTSUPP, $"attribute namespace of '{Show(name)}' is not supported (user., trusted., security.)");
     }
 }

@@ -281,9 +281,12 @@ internal sealed class Journal
     /// <summary>Points the header at an empty log (next sequence = the journal's) by rewriting the older slot.</summary>
     private void ResetHeader()
     {
+        // The log's next transaction is the first one not in it yet: on Page devices the ones waiting for a Sync
+        // already have sequences and are written after this reset.
+        ulong next = _nextSeq - (ulong)_pending.Count;
         _slotSeq++;
-        WriteSlot(_dev, _sb, (int)(_slotSeq & 1), _slotSeq, _nextSeq);
-        _firstSeq = _nextSeq;
+        WriteSlot(_dev, _sb, (int)(_slotSeq & 1), _slotSeq, next);
+        _firstSeq = next;
         _head = 0;
     }
 
