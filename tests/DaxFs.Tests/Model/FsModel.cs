@@ -481,9 +481,12 @@ internal sealed class FsModel
             return plan;
         plan.Apply = () =>
         {
+            // A set-group-ID directory gives new entries its group, and new directories its set-group-ID bit.
+            bool setgid = (parent.Perm & 0x400) != 0;
             var n = new MNode
             {
-                Type = type, Perm = type == NodeType.Symlink ? 0x1FF : perm & FileModes.PermissionMask, Uid = uid, Gid = gid,
+                Type = type, Perm = (type == NodeType.Symlink ? 0x1FF : perm & FileModes.PermissionMask) | (setgid && type == NodeType.Dir ? 0x400u : 0),
+                Uid = uid, Gid = setgid ? parent.Gid : gid,
                 Nlink = type == NodeType.Dir ? 2u : 1u, Rdev = type is NodeType.CharDev or NodeType.BlockDev ? rdev : 0,
             };
             if (type == NodeType.File)
@@ -800,6 +803,8 @@ internal sealed class FsModel
             errs.Add(Errno.ERANGE);
         else if (Array.IndexOf(name, (byte)0) >= 0)
             errs.Add(Errno.EINVAL);
+        else if (!name.AsSpan().StartsWith("user."u8) && !name.AsSpan().StartsWith("trusted."u8) && !name.AsSpan().StartsWith("security."u8))
+            errs.Add(Errno.EOPNOTSUPP); // the namespaces DaxFS stores; others (system.*, unknown) as Linux refuses them
     }
 
     private static int XattrIndex(MNode n, byte[] name) => n.Xattrs.FindIndex(x => x.Name.AsSpan().SequenceEqual(name));
@@ -821,8 +826,8 @@ internal sealed class FsModel
         var plan = new Plan();
         HashSet<Errno> errs = plan.Errors;
         XattrNameErrors(name, errs);
-        if ((flags & ~(XattrFlags.Create | XattrFlags.Replace)) != 0 || flags == (XattrFlags.Create | XattrFlags.Replace))
-            errs.Add(Errno.EINVAL);
+        if ((flags & ~(XattrFlags.Create | XattrFlags.Replace)) != 0)
+            errs.Add(Errno.EINVAL); // both flags together are valid (Linux): EEXIST if it exists, ENODATA if not
         if (value.Length > ushort.MaxValue)
             errs.Add(Errno.E2BIG);
         if (!plan.Ok)

@@ -242,6 +242,13 @@ internal sealed record FillInodesOp(string Dir, string Prefix, int Max) : Op
     public override string ToString() => $"fill-inodes {Fmt.Path(Dir)} prefix={Prefix} max={Max}";
 }
 
+/// <summary>Many small writes in one file: <see cref="Count"/> writes of <see cref="Length"/> bytes every
+/// <see cref="Stride"/> bytes from <see cref="Start"/> (a file of many extents), then every other one punched.</summary>
+internal sealed record ScatterOp(Target T, long Start, int Stride, int Count, int Length, int Seed) : Op
+{
+    public override string ToString() => $"scatter {T} start={Start} stride={Stride} count={Count} len={Length} seed-bytes={Seed}";
+}
+
 /// <summary>rm -r: unlinks and rmdirs a whole subtree, deepest first.</summary>
 internal sealed record RemoveTreeOp(string Parent, byte[] Name) : Op
 {
@@ -271,6 +278,7 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
     private bool _fillDone;
     private bool _fillInodesDone;
     private bool _remountDone;
+    private bool _crashDone;
     private int _prefix;
     private long _fullness;
 
@@ -305,6 +313,11 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         {
             _fillInodesDone = true;
             return FillInodes();
+        }
+        if (!_crashDone && _step >= config.TotalOps * 5 / 6)
+        {
+            _crashDone = true;
+            return new CrashImageOp(P(50));
         }
         if (!_remountDone && _step >= config.TotalOps * 3 / 4)
         {
@@ -353,8 +366,10 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
             < 961 => new RemountOp(config.SwitchGranularity && P(25), P(30), P(20)),
             < 963 => P(15) ? Fill() : Write(),
             < 964 => config.SmallInodes ? FillInodes() : Write(),
-            < 965 => P(50) ? new CrashImageOp(P(50)) : Write(),
+            < 965 => P(25) ? new CrashImageOp(P(50)) : Write(),
             < 970 => Map(),
+            < 972 => new ScatterOp(DataTarget(), Pick([0L, 4095, _r.NextInt64(1L << 32)]), Pick([8192, 4096 * 3, 12345, 65536]), 20 + _r.Next(200), 1 + _r.Next(4096), _r.Next() | 1),
+            < 974 => new FillInodesOp(_m.PathOf(Pick(_m.Dirs)), "m" + _prefix++ + "-", 30 + _r.Next(150)),
             _ => Write(),
         };
     }
@@ -711,9 +726,10 @@ internal sealed class Generator(int seed, FsModel model, GenConfig config)
         Target t = AttrTarget();
         byte[] name = _r.Next(100) switch
         {
-            < 90 => Encoding.UTF8.GetBytes(Pick(XattrPool)),
-            < 93 => Enumerable.Repeat((byte)'u', 255).ToArray(),
-            < 95 => Enumerable.Repeat((byte)'u', 256).ToArray(),
+            < 88 => Encoding.UTF8.GetBytes(Pick(XattrPool)),
+            < 91 => Encoding.UTF8.GetBytes("user." + new string('u', 250)),
+            < 93 => Encoding.UTF8.GetBytes("user." + new string('u', 251)),
+            < 95 => Encoding.UTF8.GetBytes(Pick(["system.posix_acl_access", "foo.bar", "user", "trusted"])),
             < 97 => [],
             _ => "user.\0x"u8.ToArray(),
         };

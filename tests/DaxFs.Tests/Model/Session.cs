@@ -302,6 +302,7 @@ internal sealed class Session : IDisposable
             case SeekOp s: DoSeek(s, what); break;
             case StreamOp s: DoStream(s, what); break;
             case MapOp m: DoMap(m, what); break;
+            case ScatterOp sc: DoScatter(sc, what); break;
             case OpenOp o: DoOpen(o, what); break;
             case CloseOp c: DoClose(c.Slot); break;
             case RemountOp r: Remount(r.SwitchMode, r.LeaveOpen, r.SyncMount); break;
@@ -1089,6 +1090,33 @@ internal sealed class Session : IDisposable
                     throw Mismatch("mmap", $"{what}: the mapping shows {window[at]} at file offset {mo.Offset + at}, the model {want[at]}");
                 }
             }
+        });
+    }
+
+    private void DoScatter(ScatterOp sc, string what)
+    {
+        WithData(sc.T, what, (f, ino, n) =>
+        {
+            byte[] data = Bytes(sc.Seed, sc.Length);
+            for (int k = 0; k < sc.Count; k++)
+            {
+                long off = sc.Start + (long)k * sc.Stride;
+                Plan plan = M.Write(n, off, data);
+                VolumeStats before = V.StatFs();
+                DaxFsException? err = TryCall(() => V.Write(ino, off, data));
+                if (!Judge(plan, err, true, before, what + $" (write {k} at {off})"))
+                    break;
+            }
+            for (int k = 0; k < sc.Count; k += 2)
+            {
+                long off = sc.Start + (long)k * sc.Stride;
+                Plan plan = FsModel.Fallocate(n, FallocateMode.PunchHole | FallocateMode.KeepSize, off, sc.Length);
+                VolumeStats before = V.StatFs();
+                DaxFsException? err = TryCall(() => V.Fallocate(ino, FallocateMode.PunchHole | FallocateMode.KeepSize, off, sc.Length));
+                if (!Judge(plan, err, true, before, what + $" (punch {k} at {off})"))
+                    break;
+            }
+            Touch(n, sc.Start, (long)sc.Count * sc.Stride);
         });
     }
 
