@@ -356,7 +356,7 @@ public sealed unsafe class MemoryFileSystem : FuseFileSystemBase, IDisposable
         WithRead(() =>
         {
             var node = Get(ino);
-            if (offset >= node.Size)
+            if (offset < 0 || offset >= node.Size)
                 throw Fail((Errno)6 /* ENXIO */, "seek past the end");
             long index = offset / PageSize;
             bool wantData = whence == 3;
