@@ -9,7 +9,9 @@
 //   DAXFS_MODEL_SEED=1234 DAXFS_MODEL_OPS=20000 dotnet test tests/DaxFs.Tests -c Release --filter "FullyQualifiedName~ModelTests.EnvironmentSeeds"
 // DAXFS_MODEL_OPS also scales the CI seeds; DAXFS_MODEL_SEED may be a comma-separated list; DAXFS_MODEL_SEED_BASE
 // moves the first seed of DAXFS_MODEL_SEEDS; DAXFS_MODEL_GRANULARITY=pmem|page keeps every seed on one kind of device;
-// DAXFS_MODEL_SHRINK_SECONDS bounds the shrinking of a failure (default 60); DAXFS_MODEL_TOLERATE (see BUGS.md). Each run prints its seed and volume (32/64/128 MiB, pmem or Page,
+// DAXFS_MODEL_SHRINK_SECONDS bounds the shrinking of a failure (default 60); DAXFS_MODEL_TOLERATE (see BUGS.md);
+// DAXFS_MODEL_LOG=FILE appends each seed's result to FILE as it finishes. With none of the seed variables set,
+// EnvironmentSeeds runs one random seed of 4,000 ops (printed). README.md, "Model-based testing", has the 10M-op command. Each run prints its seed and volume (32/64/128 MiB, pmem or Page,
 // default or 300 inodes -- all derived from the seed) and its counters.
 
 using System.Globalization;
