@@ -255,6 +255,17 @@ internal enum ModelBug
     DropLastByteOfWriteAt4095,
 }
 
+/// <summary>VolumeFault -- faults injected into the volume under test, to prove the checker catches a volume that
+/// returns what it was not given.</summary>
+internal enum VolumeFault
+{
+    None,
+    /// <summary>After a write at an offset ending in 4095 (mod 4096), the media byte under its last byte is flipped.</summary>
+    FlipStoredLastByteOfWriteAt4095,
+    /// <summary>A write at an offset ending in 4095 (mod 4096) fails with ENOSPC however much space is free.</summary>
+    EnospcOnWriteAt4095,
+}
+
 /// <summary>FsModel -- the file system as a dictionary tree: what every call should return and change.</summary>
 internal sealed class FsModel
 {

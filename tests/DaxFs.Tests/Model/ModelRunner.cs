@@ -18,6 +18,7 @@ internal sealed record RunConfig
     public long? InodeCount { get; init; }
     public int FullCheckEvery { get; init; } = 500;
     public ModelBug Bug { get; init; }
+    public VolumeFault Fault { get; init; }
     public TimeSpan ShrinkBudget { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The volume a seed gets: 32, 64 or 128 MiB; every fifth seed Page-granular (durable at Sync only);
@@ -33,7 +34,7 @@ internal sealed record RunConfig
 
     public string Describe() =>
         $"seed={Seed} ops={Ops} device={DeviceBytes >> 20}MiB {(Pmem ? "pmem" : "page")}{(SwitchGranularity ? "" : "-only")} inodes={(InodeCount is { } i ? i.ToString(CultureInfo.InvariantCulture) : "default")}" +
-        (Bug != ModelBug.None ? $" model-bug={Bug}" : "");
+        (Bug != ModelBug.None ? $" model-bug={Bug}" : "") + (Fault != VolumeFault.None ? $" volume-fault={Fault}" : "");
 }
 
 /// <summary>A failure: where (op index; -1 for the end-of-run checks), which op, and what.</summary>

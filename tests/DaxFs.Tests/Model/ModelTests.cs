@@ -162,6 +162,38 @@ public class ModelTests(ITestOutputHelper output)
         Assert.True(r.ShrunkLength < r.OriginalLength, $"shrunk {r.ShrunkLength} of {r.OriginalLength}");
     }
 
+    /// <summary>The checker catches a faulty volume: with the media byte under the last byte of writes at offsets 4095
+    /// mod 4096 flipped behind the volume's back, a run reports a content mismatch with its seed and a shortened
+    /// sequence much shorter than the run.</summary>
+    [Fact]
+    public void CheckerCatchesAFaultInjectedVolume()
+    {
+        RunConfig cfg = RunConfig.ForSeed(5, 3000) with { Fault = VolumeFault.FlipStoredLastByteOfWriteAt4095, ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
+        RunResult r = ModelRunner.Run(cfg, output.WriteLine);
+        output.WriteLine(r.Report);
+        Assert.False(r.Passed);
+        Assert.Contains("seed=5", r.Report, StringComparison.Ordinal);
+        Assert.Contains("volume-fault=FlipStoredLastByteOfWriteAt4095", r.Report, StringComparison.Ordinal);
+        Assert.Contains("shortened sequence", r.Report, StringComparison.Ordinal);
+        Assert.Contains("[content]", r.Report, StringComparison.Ordinal);
+        Assert.Matches(@"write .* off=\d+ ", r.Report);
+        Assert.InRange(r.ShrunkLength, 1, 12);
+        Assert.True(r.ShrunkLength < r.OriginalLength, $"shrunk {r.ShrunkLength} of {r.OriginalLength}");
+    }
+
+    /// <summary>A volume that fails a write with ENOSPC while plenty of space is free is caught too.</summary>
+    [Fact]
+    public void CheckerCatchesASpuriousEnospc()
+    {
+        RunConfig cfg = RunConfig.ForSeed(5, 3000) with { Fault = VolumeFault.EnospcOnWriteAt4095, ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
+        RunResult r = ModelRunner.Run(cfg, output.WriteLine);
+        output.WriteLine(r.Report);
+        Assert.False(r.Passed);
+        Assert.Contains("seed=5", r.Report, StringComparison.Ordinal);
+        Assert.Contains("[spurious-enospc]", r.Report, StringComparison.Ordinal);
+        Assert.InRange(r.ShrunkLength, 1, 12);
+    }
+
     /// <summary>The model's sparse contents: a write past 4 GiB costs a page, truncation zeroes, holes read zeros.</summary>
     [Fact]
     public void SparseModelHandlesHugeOffsets()

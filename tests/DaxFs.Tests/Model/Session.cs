@@ -102,10 +102,21 @@ internal sealed class Session : IDisposable
         return TryRaw(a);
     }
 
+    /// <summary>Free blocks above which an ENOSPC of a call needing <paramref name="need"/> data blocks is spurious: the
+    /// data, an eighth on top for its log records, and 64 blocks for log, symlink and attribute blocks.</summary>
+    internal static long SpuriousEnospcLimit(long need) => need + need / 8 + 64;
+
+    /// <summary>The 4 KiB blocks that bytes [offset, offset + length) touch.</summary>
+    internal static long BlocksSpanned(long offset, long length) =>
+        length <= 0 ? 0 : ((offset + length - 1) >> 12) - (offset >> 12) + 1;
+
     private static string Err(DaxFsException? e) => e is null ? "success" : $"{e.Errno} ({e.Message})";
 
-    /// <summary>Compares a call's outcome with the plan; applies the plan on success. True when the call succeeded.</summary>
-    private bool Judge(Plan plan, DaxFsException? err, bool mayEnospc, VolumeStats before, string what, bool deleting = false)
+    /// <summary>Compares a call's outcome with the plan; applies the plan on success. True when the call succeeded.
+    /// <paramref name="need"/> (when known, &gt;= 0) bounds the blocks the call can need (data blocks it may allocate; log
+    /// blocks come on top): an ENOSPC with far more free blocks than that -- and, for a call that takes an inode
+    /// (<paramref name="takesInode"/>), free inodes left -- is spurious.</summary>
+    private bool Judge(Plan plan, DaxFsException? err, bool mayEnospc, VolumeStats before, string what, bool deleting = false, long need = -1, bool takesInode = false)
     {
         if (err is null)
         {
@@ -124,6 +135,8 @@ internal sealed class Session : IDisposable
                     Stats.InodeEnospc++;
                 string k = what.Split(' ')[0];
                 Stats.EnospcByKind[k] = Stats.EnospcByKind.GetValueOrDefault(k) + 1;
+                if (need >= 0 && !(takesInode && before.FreeInodes == 0) && before.FreeBlocks > SpuriousEnospcLimit(need))
+                    throw Mismatch("spurious-enospc", $"{what}: failed with {Err(err)} although {before.FreeBlocks} blocks{(takesInode ? $" and {before.FreeInodes} inodes" : "")} were free; the call can need at most {need} data blocks and a few log blocks");
                 CheckUnchanged(before, what);
                 if (!RetryAfterSync(what))
                     return false;
@@ -387,7 +400,7 @@ internal sealed class Session : IDisposable
                 _ => V.MakeNode(p, name, (c.Variant == 2 ? FileModes.Directory : MNode.TypeBits(c.Type)) | (c.Perm & FileModes.PermissionMask), c.Rdev, uid, gid).Ino,
             };
         });
-        if (!Judge(plan, err, true, before, what))
+        if (!Judge(plan, err, true, before, what, need: 1, takesInode: true))
         {
             Touch(parent);
             return;
@@ -471,7 +484,7 @@ internal sealed class Session : IDisposable
             else
                 V.Rename(FsModel.Join(r.FromParent, r.FromName), FsModel.Join(r.ToParent, r.ToName), r.Flags);
         });
-        _lastOk = Judge(plan, err, true, before, what);
+        _lastOk = Judge(plan, err, true, before, what, need: 0);
         Touch(sp);
         Touch(dp);
         Touch(src);
@@ -521,7 +534,7 @@ internal sealed class Session : IDisposable
         DaxFsException? err = TryCall(() => got = l.Via == Api.Inode
             ? V.Link(targetIno, dir!.Ino, l.NewName).Ino
             : V.Link(l.Existing!, FsModel.Join(l.NewParent, l.NewName)).Ino);
-        _lastOk = Judge(plan, err, true, before, what);
+        _lastOk = Judge(plan, err, true, before, what, need: 0);
         if (_lastOk && got != target!.Ino)
             throw Mismatch("ino", $"{what}: link returned inode {got}, the model's target is {target.Ino}");
         Touch(target);
@@ -734,7 +747,7 @@ internal sealed class Session : IDisposable
                 VolumeStats before = V.StatFs();
                 DaxFsException? err = TryCall(() => f.SetLength(s.Size!.Value));
                 bool shrinking = s.Size < old;
-                _lastOk = Judge(plan, err, !shrinking, before, what, deleting: shrinking);
+                _lastOk = Judge(plan, err, !shrinking, before, what, deleting: shrinking, need: 1);
                 TouchSizeChange(node, old);
             });
             return;
@@ -753,7 +766,7 @@ internal sealed class Session : IDisposable
                 a = V.SetAttributes(ino, new SetAttributes { Mode = s.Mode, Uid = s.Uid, Gid = s.Gid, Size = s.Size, AtimeNs = s.Atime, MtimeNs = s.Mtime });
         });
         bool shrink = s.Size < oldSize;
-        _lastOk = Judge(p, e, s.Size is not null && !shrink, b, what, deleting: shrink);
+        _lastOk = Judge(p, e, s.Size is not null && !shrink, b, what, deleting: shrink, need: 1);
         if (_lastOk && !(sizeOnly && s.T.Handle >= 0))
             CompareAttrs(n, a, what + " (returned attributes)");
         TouchSizeChange(n, oldSize);
@@ -786,7 +799,7 @@ internal sealed class Session : IDisposable
                 Plan plan = FsModel.SetXattr(n, x.Name, value, x.Flags);
                 VolumeStats before = V.StatFs();
                 DaxFsException? err = TryCall(() => V.SetXattr(ino, x.Name, value, x.Flags));
-                _lastOk = Judge(plan, err, true, before, what);
+                _lastOk = Judge(plan, err, true, before, what, need: 1);
                 break;
             }
             case XattrAction.List:
@@ -853,6 +866,17 @@ internal sealed class Session : IDisposable
             body(null, node.Ino, node);
     }
 
+    /// <summary>The injected volume fault: the byte of the file at <paramref name="offset"/> changes on the media
+    /// behind the volume's back (as a lost or torn store would leave it).</summary>
+    private void FlipStoredByte(ulong ino, long offset)
+    {
+        V.ReadExtents(ino, offset, 1, (dev, len) =>
+        {
+            if (dev >= 0)
+                _dev.Write(dev, [(byte)(_dev.GetSpan(dev, 1)[0] ^ 0x5A)]);
+        });
+    }
+
     private void DoWrite(Target t, long offset, byte[] data, bool append, string what)
     {
         WithData(t, what, (f, ino, n) =>
@@ -863,6 +887,8 @@ internal sealed class Session : IDisposable
             int got = -1;
             DaxFsException? err = TryCall(() =>
             {
+                if (_cfg.Fault == VolumeFault.EnospcOnWriteAt4095 && (off & 4095) == 4095 && data.Length > 1)
+                    throw new DaxFsException(Errno.ENOSPC, "injected fault");
                 if (append && f is not null)
                 {
                     f.Append(data);
@@ -878,7 +904,7 @@ internal sealed class Session : IDisposable
                     got = V.Write(ino, off, data);
                 }
             });
-            _lastOk = Judge(plan, err, true, before, what);
+            _lastOk = Judge(plan, err, true, before, what, need: BlocksSpanned(off, data.Length));
             if (_lastOk)
             {
                 if (got != data.Length)
@@ -886,6 +912,8 @@ internal sealed class Session : IDisposable
                 Stats.BytesWritten += data.Length;
                 if (off + data.Length > 4L << 30)
                     Stats.HugeWrites++;
+                if (_cfg.Fault == VolumeFault.FlipStoredLastByteOfWriteAt4095 && (off & 4095) == 4095 && data.Length > 1)
+                    FlipStoredByte(ino, off + data.Length - 1);
             }
             Touch(n, off, data.Length);
         });
@@ -959,7 +987,7 @@ internal sealed class Session : IDisposable
                 else
                     V.Fallocate(ino, fa.Mode, fa.Offset, fa.Length);
             });
-            _lastOk = Judge(plan, err, true, before, what);
+            _lastOk = Judge(plan, err, true, before, what, need: BlocksSpanned(fa.Offset, Math.Clamp(fa.Length, 0, 1L << 40)) + 2);
             long len = Math.Clamp(fa.Length, 0, 1L << 40);
             Touch(n, Math.Max(0, fa.Offset - 4096), Math.Min(len, 256 << 10) + 8192);
             if (len > 256 << 10)
@@ -1059,7 +1087,7 @@ internal sealed class Session : IDisposable
                 m?.Dispose();
                 m = f is not null ? f.Map(mo.Offset, mo.Length, mo.Access, mo.Mode) : V.Map(ino, mo.Offset, mo.Length, mo.Access, mo.Mode);
             });
-            bool ok = Judge(plan, err, mo.Access == MapAccess.ReadWrite, before, what);
+            bool ok = Judge(plan, err, mo.Access == MapAccess.ReadWrite, before, what, need: BlocksSpanned(mo.Offset, mo.Length) + 2);
             Touch(n, Math.Max(0, Math.Min(oldSize, mo.Offset) - 4096), Math.Max(0, end - Math.Min(oldSize, mo.Offset)) + 8192);
             if (!ok)
             {
@@ -1104,7 +1132,7 @@ internal sealed class Session : IDisposable
                 Plan plan = M.Write(n, off, data);
                 VolumeStats before = V.StatFs();
                 DaxFsException? err = TryCall(() => V.Write(ino, off, data));
-                if (!Judge(plan, err, true, before, what + $" (write {k} at {off})"))
+                if (!Judge(plan, err, true, before, what + $" (write {k} at {off})", need: BlocksSpanned(off, data.Length)))
                     break;
             }
             for (int k = 0; k < sc.Count; k += 2)
@@ -1113,7 +1141,7 @@ internal sealed class Session : IDisposable
                 Plan plan = FsModel.Fallocate(n, FallocateMode.PunchHole | FallocateMode.KeepSize, off, sc.Length);
                 VolumeStats before = V.StatFs();
                 DaxFsException? err = TryCall(() => V.Fallocate(ino, FallocateMode.PunchHole | FallocateMode.KeepSize, off, sc.Length));
-                if (!Judge(plan, err, true, before, what + $" (punch {k} at {off})"))
+                if (!Judge(plan, err, true, before, what + $" (punch {k} at {off})", need: 2))
                     break;
             }
             Touch(n, sc.Start, (long)sc.Count * sc.Stride);
@@ -1160,7 +1188,7 @@ internal sealed class Session : IDisposable
                         Plan plan = M.Write(n, pos, data);
                         VolumeStats before = V.StatFs();
                         DaxFsException? err = TryCall(() => s.Write(data));
-                        if (!Judge(plan, err, true, before, sub + $" write {data.Length} at {pos}"))
+                        if (!Judge(plan, err, true, before, sub + $" write {data.Length} at {pos}", need: BlocksSpanned(pos, data.Length)))
                             return;
                         Touch(n, pos, data.Length);
                         pos += data.Length;
@@ -1186,7 +1214,7 @@ internal sealed class Session : IDisposable
                         Plan plan = FsModel.SetAttr(n, null, null, null, len, null, null);
                         VolumeStats before = V.StatFs();
                         DaxFsException? err = TryCall(() => s.SetLength(len));
-                        if (!Judge(plan, err, len >= old, before, sub + $" SetLength({len})", deleting: len < old))
+                        if (!Judge(plan, err, len >= old, before, sub + $" SetLength({len})", deleting: len < old, need: 1))
                             return;
                         TouchSizeChange(n, old);
                         break;
@@ -1237,7 +1265,7 @@ internal sealed class Session : IDisposable
         VolumeStats before = V.StatFs();
         DaxFile? f = null;
         DaxFsException? err = TryCall(() => f = o.Create ? V.CreateFile(o.Path) : V.OpenFile(o.Path));
-        if (!Judge(plan, err, true, before, what))
+        if (!Judge(plan, err, true, before, what, need: 1, takesInode: true))
         {
             Touch(parent);
             return;
@@ -1302,7 +1330,7 @@ internal sealed class Session : IDisposable
             VolumeStats before = V.StatFs();
             long off = n.Size;
             DaxFsException? err = TryCall(() => V.Write(n.Ino, off, data.AsSpan(0, len)));
-            if (Judge(plan, err, true, before, what + $" (write {len} at {off})"))
+            if (Judge(plan, err, true, before, what + $" (write {len} at {off})", need: BlocksSpanned(off, len)))
             {
                 Stats.BytesWritten += len;
                 continue;
@@ -1325,7 +1353,7 @@ internal sealed class Session : IDisposable
             VolumeStats before = V.StatFs();
             ulong ino = 0;
             DaxFsException? err = TryCall(() => ino = V.CreateFile(dir.Ino, name, 0x1A4).Ino);
-            if (!Judge(plan, err, true, before, what + $" (create {fo.Prefix + k})"))
+            if (!Judge(plan, err, true, before, what + $" (create {fo.Prefix + k})", need: 1, takesInode: true))
                 break;
             RegisterNew(plan.Result!, ino, what);
         }
