@@ -5,11 +5,23 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
 # Debian packages the tests and benchmark anchors use: gcc + libpmem-dev build the PMDK anchor; fuse3 gives
-# fusermount3 (the FUSE layer's non-root mount path is tested).
+# fusermount3 (the FUSE layer's non-root mount path is tested); sqlite3, fio, stress-ng, git, tar and diffutils are
+# the programs of the integration suite.
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/include/libpmem.h ] || need+=(libpmem-dev)
 command -v fusermount3 >/dev/null || need+=(fuse3)
+# The integration suite runs real programs on a real mount (tests/DaxFs.Integration.Tests) and `daxfs bench fuse`
+# runs fio.
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v fio >/dev/null || need+=(fio)
+command -v stress-ng >/dev/null || need+=(stress-ng)
+command -v git >/dev/null || need+=(git)
+command -v tar >/dev/null || need+=(tar)
+command -v diff >/dev/null || need+=(diffutils)
+command -v cmp >/dev/null || need+=(diffutils)
+command -v setpriv >/dev/null || need+=(util-linux)   # the POSIX test's unprivileged steps
+command -v mount >/dev/null || need+=(mount)          # mount/umount of the tmpfs the POSIX test compares with
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: missing ${need[*]}; install them (apt-get install -y ${need[*]}) or run as root" >&2

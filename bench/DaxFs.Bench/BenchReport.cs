@@ -28,6 +28,19 @@ public sealed record BenchResult(
     /// <summary>A figure without an anchor.</summary>
     public static BenchResult Alone(string name, string unit, double value) => new(name, unit, Math.Round(value, 3), null, null, null, null);
 
+    /// <summary>The figure of each round, when the suite keeps them (the value is their median).</summary>
+    [JsonPropertyName("round_values")]
+    public IReadOnlyList<double>? RoundValues { get; init; }
+
+    /// <summary>The anchor's figure of each round, when the suite keeps them.</summary>
+    [JsonPropertyName("anchor_round_values")]
+    public IReadOnlyList<double>? AnchorRoundValues { get; init; }
+
+    /// <summary>Spread of the rounds: (max - min) / 2 / |median| of <see cref="RoundValues"/> (0.05 = ±5%); null without
+    /// round values.</summary>
+    [JsonPropertyName("spread")]
+    public double? Spread => RoundValues is not { Count: > 0 } v || Value == 0 ? null : Math.Round((v.Max() - v.Min()) / 2 / Math.Abs(Value), 3);
+
     /// <summary>Whether the ratio meets the target ("&lt;= x" or "&gt;= x"); null when there is no target.</summary>
     [JsonPropertyName("met")]
     public bool? Met => Target is null || Ratio is null ? null

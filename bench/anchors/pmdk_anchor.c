@@ -2,7 +2,11 @@
  * an emulated-pmem file (run with PMEM_IS_PMEM_FORCE=1) with the same sizes, offsets and timing as the DaxFS side.
  * Built and run by the bench suite; prints "metric size value" lines.
  *
- * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED
+ * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist]
+ *
+ * With "store_persist" (the anchor of `daxfs bench map`), it measures only a 64-byte store (memcpy) + pmem_persist
+ * at random 64-byte aligned offsets, timed together in batches of 8, and reports how many bytes of its mapping the
+ * kernel maps with 2 MiB pages (ShmemPmdMapped/FilePmdMapped in /proc/self/smaps).
  */
 #define _GNU_SOURCE
 #include <emmintrin.h>
@@ -46,10 +50,62 @@ static int iterations(size_t size, int scale)
 	return n < 11 ? 11 : n;
 }
 
+/* pmd_mapped_bytes -- bytes of [base, base+len) the kernel maps with 2 MiB pages, from /proc/self/smaps. */
+static unsigned long long pmd_mapped_bytes(const char *base, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (f == NULL)
+		return 0;
+	char line[512];
+	int inside = 0;
+	unsigned long long total = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi, kb;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			inside = lo >= (unsigned long)base && hi <= (unsigned long)(base + len);
+			continue;
+		}
+		if (inside && (sscanf(line, "ShmemPmdMapped: %lu kB", &kb) == 1 || sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1))
+			total += kb * 1024ull;
+	}
+	fclose(f);
+	return total;
+}
+
+/* store_persist -- `daxfs bench map`'s anchor: a 64-byte store + pmem_persist at random offsets. */
+static int store_persist(char *base, size_t mapped, int scale, uint64_t seed)
+{
+	char *src = aligned_alloc(64, 64);
+	for (int i = 0; i < 64; i++)
+		src[i] = (char)(i * 131 + 7);
+	int k = 8, n = iterations(64, scale) / k;
+	uint64_t *t = malloc(sizeof(uint64_t) * (size_t)n);
+	size_t slots = (mapped - 64) / 64;
+	char *dst[8];
+	for (int pass = 0; pass < 2; pass++) { /* the first pass warms up (caches, TLB, branch predictors) */
+		rng = seed + 64 + 2;
+		for (int i = 0; i < n; i++) {
+			for (int j = 0; j < k; j++)
+				dst[j] = base + (next() % slots) * 64;
+			uint64_t t0 = now_ns();
+			for (int j = 0; j < k; j++) {
+				memcpy(dst[j], src, 64);
+				pmem_persist(dst[j], 64);
+			}
+			t[i] = now_ns() - t0;
+		}
+	}
+	printf("store_persist_ns 64 %.1f\n", median(t, n) / k);
+	printf("pmd_mapped_bytes 0 %llu\n", pmd_mapped_bytes(base, mapped));
+	free(src);
+	free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED\n", argv[0]);
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "store_persist") == 0)) {
+		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED [store_persist]\n", argv[0]);
 		return 2;
 	}
 	const char *path = argv[1];
@@ -69,6 +125,11 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	pmem_memset_persist(base, 0, mapped); /* fault every page in, as the DaxFS side does */
+	if (argc == 6) {
+		int rc = store_persist(base, mapped, scale, seed);
+		pmem_unmap(base, mapped);
+		return rc;
+	}
 
 	static const size_t sizes[] = { 64, 256, 4096, 65536, 2u << 20 };
 	char *src = aligned_alloc(64, 2u << 20); /* cache-line aligned, as on the DaxFS side */

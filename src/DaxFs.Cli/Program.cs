@@ -24,6 +24,7 @@ public static class Program
         FileCommands.Register(root);
         root.Subcommands.Add(ProbeCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(CrashCommand.Create());
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
@@ -44,6 +45,9 @@ public static class Program
         catch (Exception e) when (Errors.IsExpected(e))
         {
             Console.Error.WriteLine($"daxfs: {Errors.Describe(e)}");
+            // DAXFS_TRACE=1 shows where an error came from (for a bug report), the one clear line otherwise.
+            if (Environment.GetEnvironmentVariable("DAXFS_TRACE") == "1")
+                Console.Error.WriteLine(e);
             return ExitCodes.Failure;
         }
     }

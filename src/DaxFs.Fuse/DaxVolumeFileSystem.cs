@@ -80,14 +80,53 @@ public sealed class DaxVolumeFileSystem : FuseFileSystemBase
             MtimeNs = r.Has(FuseSetAttrFields.MtimeNow) ? now : r.Has(FuseSetAttrFields.Mtime) ? r.MtimeNs : null,
             CtimeNs = r.Has(FuseSetAttrFields.Ctime) ? r.CtimeNs : null,
         };
-        // chown by a non-owner clears set-user-ID/set-group-ID (KILL_SUIDGID; the kernel asks when it applies).
-        if (r.Has(FuseSetAttrFields.KillSuidGid) && change.Mode is null)
+        // HANDLE_KILLPRIV_V2: the kernel asks (FATTR_KILL_SUIDGID) on chown of a non-directory, and on truncate by a
+        // caller without CAP_FSETID; the bits go as the VFS would clear them.
+        bool kill = r.Has(FuseSetAttrFields.KillSuidGid);
+        if (kill)
         {
-            uint mode = _v.GetAttributes(ino).Mode;
-            if ((mode & 0xC00) != 0)
-                change = change with { Mode = mode & ~0xC00u };
+            uint mode = change.Mode ?? _v.GetAttributes(ino).Mode;
+            uint killed = mode & ~SetIdBitsToKill(mode);
+            if (killed != mode || change.Mode is not null)
+                change = change with { Mode = killed };
         }
-        return Attr(_v.SetAttributes(ino, change));
+        InodeAttributes result = _v.SetAttributes(ino, change);
+        if (kill)
+            DropCapability(ino);
+        return Attr(result);
+    }
+
+    private const uint SetUid = 0x800, SetGid = 0x400, GroupExec = 0x8;
+    private static readonly byte[] Capability = B("security.capability");
+
+    /// <summary>The set-id bits a write, truncate or chown clears (should_remove_suid): set-user-ID always,
+    /// set-group-ID when the group may execute (without group execute it marks mandatory locking, and stays).</summary>
+    private static uint SetIdBitsToKill(uint mode) => (mode & SetUid) | ((mode & GroupExec) != 0 ? mode & SetGid : 0);
+
+    private void DropCapability(ulong ino)
+    {
+        foreach (byte[] name in _v.ListXattrs(ino))
+        {
+            if (name.AsSpan().SequenceEqual(Capability))
+            {
+                _v.RemoveXattr(ino, Capability);
+                return;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override bool HandlesKillPrivV2 => true;
+
+    /// <inheritdoc/>
+    public override bool KillSuidGid(FuseRequestContext context, ulong ino)
+    {
+        InodeAttributes a = _v.GetAttributes(ino);
+        uint kill = SetIdBitsToKill(a.Mode);
+        if (kill != 0)
+            _v.SetAttributes(ino, new SetAttributes { Mode = a.Mode & ~kill });
+        DropCapability(ino);
+        return kill != 0;
     }
 
     /// <inheritdoc/>

@@ -8,10 +8,34 @@ internal sealed unsafe partial class FuseDispatcher
 {
     private void Open(in FuseCall c, ref FuseRequestReader r)
     {
-        var result = _fs.Open(c.Context, c.Node, (int)r.Read<FuseOpenIn>().Flags);
+        var m = r.Read<FuseOpenIn>();
+        // HANDLE_KILLPRIV_V2: an O_TRUNC open by a caller without CAP_FSETID clears the set-id bits.
+        if ((m.OpenFlags & FuseKernel.OpenKillSuidGid) != 0 && KillPrivV2 && _fs.KillSuidGid(c.Context, c.Node))
+            NotifyInvalidateAttributes(c, c.Node);
+        var result = _fs.Open(c.Context, c.Node, (int)m.Flags);
         if (ReplyOk(c, ToOpenOut(result)) == FuseErrno.ENOENT)
             ReleaseQuietly(c, result.Handle, directory: false); // open(2) was interrupted: nobody holds it
     }
+
+    /// <summary>FUSE_NOTIFY_INVAL_INODE with a negative offset: the kernel drops its cached attributes of
+    /// <paramref name="ino"/> (a mode the file system changed on its own, as for set-id bits cleared by a write),
+    /// and keeps the page cache. A notification has unique 0 and the notify code in the error field; a failure
+    /// (ENOENT: the kernel has no such inode cached) needs no handling.</summary>
+    private static void NotifyInvalidateAttributes(in FuseCall c, ulong ino)
+    {
+        const int Length = 16 + 24; // fuse_out_header + fuse_notify_inval_inode_out
+        byte* message = stackalloc byte[Length];
+        var span = new Span<byte>(message, Length);
+        FuseReplyEncoder.WriteHeader(span, Length, FuseKernel.NotifyInvalInode, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span[16..], ino);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(span[24..], -1); // attributes only
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(span[32..], 0);
+        var iov = new FuseIoVec((nint)message, Length);
+        c.State.Channel.Send(&iov, 1);
+    }
+
+    /// <summary>Whether INIT negotiated FUSE_HANDLE_KILLPRIV_V2.</summary>
+    private bool KillPrivV2 => Connection is { } info && (info.Flags & FuseInitFlags.HandleKillprivV2) != 0;
 
     private void Create(in FuseCall c, ref FuseRequestReader r)
     {
@@ -75,6 +99,9 @@ internal sealed unsafe partial class FuseDispatcher
         long offset = Offset(m.Offset, "write offset");
         var data = r.ReadBytes(m.Size);
         CheckRange(offset, data.Length, "write");
+        // HANDLE_KILLPRIV_V2: the kernel leaves clearing the set-id bits of a written file to the file system.
+        if ((m.WriteFlags & FuseKernel.WriteKillSuidGid) != 0 && KillPrivV2 && _fs.KillSuidGid(c.Context, c.Node))
+            NotifyInvalidateAttributes(c, c.Node);
         int written = _fs.Write(c.Context, c.Node, m.Fh, offset, data, (int)m.Flags);
         if (written < 0 || written > data.Length)
             throw new InvalidOperationException($"Write returned {written} for {data.Length} bytes");

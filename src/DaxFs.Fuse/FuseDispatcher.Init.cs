@@ -30,7 +30,8 @@ internal sealed partial class FuseDispatcher
         var kernelFlags = (FuseInitFlags)init.Flags;
         if (kernelFlags.HasFlag(FuseInitFlags.InitExt))
             kernelFlags |= (FuseInitFlags)((ulong)init.Flags2 << 32);
-        var wanted = Wanted | (_options.ExportSupport ? FuseInitFlags.ExportSupport : 0);
+        var wanted = Wanted | (_options.ExportSupport ? FuseInitFlags.ExportSupport : 0) |
+            (_fs.HandlesKillPrivV2 ? FuseInitFlags.HandleKillprivV2 : 0);
         var flags = (wanted & kernelFlags) | (kernelFlags & FuseInitFlags.InitExt);
         uint maxWrite = (uint)_options.MaxWrite;
         ushort maxPages = (ushort)(maxWrite / 4096);

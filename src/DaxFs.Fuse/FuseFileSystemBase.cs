@@ -83,6 +83,12 @@ public abstract class FuseFileSystemBase : IFuseFileSystem
         => throw NotImplemented("Write");
 
     /// <inheritdoc/>
+    public virtual bool HandlesKillPrivV2 => false;
+
+    /// <inheritdoc/>
+    public virtual bool KillSuidGid(FuseRequestContext context, ulong ino) => throw NotImplemented("KillSuidGid");
+
+    /// <inheritdoc/>
     public virtual void Flush(FuseRequestContext context, ulong ino, ulong handle) => throw NotImplemented("Flush");
 
     /// <inheritdoc/>

@@ -21,6 +21,8 @@ public sealed class FuseMount : IDisposable
     private bool _kernelMounted;
     private bool _tornDown;
     private int _liveWorkers;
+    private int _pokeFd = -1;
+    private int _pendingPokes;
 
     private FuseMount(string mountPoint, FuseMountOptions options, FuseDispatcher dispatcher, FuseLog log,
         int sessionFd, FuseMountMethod method)
@@ -92,6 +94,15 @@ public sealed class FuseMount : IDisposable
         return mount;
     }
 
+    /// <summary>Whether <paramref name="mountPoint"/> is a FUSE mount whose daemon is gone (every access answers
+    /// ENOTCONN), as a daemon killed with SIGKILL leaves it. <see cref="Mount"/> detaches such a mount before
+    /// mounting in its place.</summary>
+    public static bool IsStale(string mountPoint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountPoint);
+        return Libc.Access(mountPoint, Libc.F_OK) != 0 && Marshal.GetLastPInvokeError() == Libc.ENOTCONN;
+    }
+
     /// <summary>Unmounts (a plain unmount, retried while busy for <see cref="FuseMountOptions.UnmountTimeout"/>,
     /// then a lazy one), stops the workers and waits for them, calls <see cref="IFuseFileSystem.Destroy"/> once
     /// and closes the descriptors. Safe to call more than once and from any thread but a worker.</summary>
@@ -112,7 +123,7 @@ public sealed class FuseMount : IDisposable
                 if (_connectionEnded)
                     FuseMounter.RecoverStale(MountPoint, _log);
                 else
-                    FuseMounter.Unmount(MountPoint, Method, _options.UnmountTimeout, _log);
+                    FuseMounter.Unmount(MountPoint, Method, _options.UnmountTimeout, _log, OpenPokeDescriptor);
             }
             catch (FuseMountException e)
             {
@@ -205,10 +216,15 @@ public sealed class FuseMount : IDisposable
     private void OnWorkerExited(FuseWorker worker, string why)
     {
         if (why is not ("stopped" or "unmounted" or "destroyed"))
+        {
             _log.Write($"{worker.Thread.Name} stopped: {why}");
+            // A broken session is ended as a whole: unmount, which wakes and stops the other workers.
+            if (!_stopping)
+                ThreadPool.QueueUserWorkItem(_ => UnmountQuietly());
+        }
         if (why is "unmounted" or "destroyed")
             _connectionEnded = true;
-        // One worker's end is the session's: with the connection gone the others would only poll.
+        // One worker's end is the session's: each other worker stops after its next request (Teardown wakes them).
         _stopping = true;
         if (Interlocked.Decrement(ref _liveWorkers) == 0)
             ThreadPool.QueueUserWorkItem(_ => Teardown());
@@ -230,15 +246,57 @@ public sealed class FuseMount : IDisposable
         _stopping = true;
         foreach (var worker in _workers)
         {
-            if (worker.Thread != Thread.CurrentThread && worker.Thread.IsAlive)
-                worker.Thread.Join();
+            if (worker.Thread == Thread.CurrentThread)
+                continue;
+            // Workers blocked in read(2) wake on the connection's end (ENODEV) or on a request; a connection that
+            // lingers (lazily detached, files still open) gets STATFS requests from here, one per idle worker.
+            while (!worker.Thread.Join(WakeInterval))
+                WakeIdleWorkers();
         }
         _dispatcher.DestroyOnce();
-        // Why closing ends a lazily detached mount: the last descriptor of a connection aborts it.
+        // Why closing ends a lazily detached mount: the last descriptor of a connection aborts it (and a wake-up
+        // request no worker took fails with ENOTCONN).
         foreach (int fd in _descriptors)
             Libc.Close(fd);
         _descriptors.Clear();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (Volatile.Read(ref _pendingPokes) > 0 && sw.Elapsed < TimeSpan.FromSeconds(5))
+            Thread.Sleep(10);
+        if (_pokeFd >= 0)
+            Libc.Close(_pokeFd);
+        _pokeFd = -1;
         _ended.Set();
+    }
+
+    private static readonly TimeSpan WakeInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Before a lazy detach: a descriptor on the mount's root (O_PATH, so no request is sent), through which
+    /// <see cref="WakeIdleWorkers"/> still reaches the connection once the mount point no longer leads to it.</summary>
+    private void OpenPokeDescriptor()
+    {
+        if (_pokeFd < 0)
+            _pokeFd = Libc.Open(MountPoint, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    }
+
+    /// <summary>Sends one STATFS request per worker still blocked in read(2), each from a thread of its own (the
+    /// call waits for the reply): the worker that takes it answers, sees the stop and exits.</summary>
+    private void WakeIdleWorkers()
+    {
+        int live = _workers.Count(w => !w.HasExited && w.Thread != Thread.CurrentThread);
+        while (Volatile.Read(ref _pendingPokes) < live)
+        {
+            Interlocked.Increment(ref _pendingPokes);
+            new Thread(Poke) { IsBackground = true, Name = "daxfs-fuse-wake" }.Start();
+        }
+    }
+
+    private unsafe void Poke()
+    {
+        byte* scratch = stackalloc byte[256];
+        int fd = _pokeFd;
+        // The result does not matter: an answered request means a worker woke; ENOTCONN means the connection ended.
+        _ = fd >= 0 ? Libc.FStatFs(fd, scratch) : Libc.StatFs(MountPoint, scratch);
+        Interlocked.Decrement(ref _pendingPokes);
     }
 
     /// <summary>SignalRegistrations -- the SIGINT/SIGTERM handlers, removed together.</summary>

@@ -9,9 +9,11 @@ namespace DaxFs.Fuse;
 /// otherwise; clones the session descriptor for workers; clears a stale mount left by a killed daemon.</summary>
 internal static class FuseMounter
 {
-    private const int DevFuseFlags = Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK;
+    // Why blocking descriptors: a blocked read(2) of /dev/fuse waits exclusively, so the kernel wakes one idle
+    // worker per request; poll(2) would wake every worker for each request.
+    private const int DevFuseFlags = Libc.O_RDWR | Libc.O_CLOEXEC;
 
-    /// <summary>Mounts <paramref name="path"/>; returns the session descriptor (non-blocking) and how it was
+    /// <summary>Mounts <paramref name="path"/>; returns the session descriptor (blocking) and how it was
     /// made. Throws <see cref="FuseMountException"/> naming every way tried and why each failed.</summary>
     public static (int Fd, FuseMountMethod Method) Mount(string path, FuseMountOptions options, FuseLog log)
     {
@@ -44,7 +46,7 @@ internal static class FuseMounter
                 try
                 {
                     int fd = Fusermount.Mount(helper, path, FusermountOptions(options));
-                    SetNonBlocking(fd);
+                    SetBlocking(fd);
                     return (fd, FuseMountMethod.Fusermount);
                 }
                 catch (FuseMountException e)
@@ -80,10 +82,11 @@ internal static class FuseMounter
     /// <summary>Unmounts <paramref name="path"/>: a plain unmount, retried while busy for
     /// <paramref name="timeout"/>, then a lazy one (the mount disappears from the namespace at once and the
     /// connection ends when the session closes its descriptors). False if it was not mounted any more.</summary>
-    public static bool Unmount(string path, FuseMountMethod method, TimeSpan timeout, FuseLog log)
+    public static bool Unmount(string path, FuseMountMethod method, TimeSpan timeout, FuseLog log,
+        Action? beforeDetach = null)
     {
         if (method == FuseMountMethod.Fusermount && Libc.GetEUid() != 0)
-            return Fusermount.Unmount(path, timeout, log);
+            return Fusermount.Unmount(path, timeout, log, beforeDetach);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -97,6 +100,7 @@ internal static class FuseMounter
             Thread.Sleep(50);
         }
         log.Write($"{path} stays busy; detaching it (lazy unmount)");
+        beforeDetach?.Invoke();
         if (Libc.Umount2(path, Libc.MNT_DETACH) == 0)
             return true;
         int detachErrno = Marshal.GetLastPInvokeError();
@@ -161,10 +165,10 @@ internal static class FuseMounter
         return o.ToString();
     }
 
-    private static void SetNonBlocking(int fd)
+    private static void SetBlocking(int fd)
     {
         int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
-        if (flags < 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
-            throw new FuseMountException($"fcntl O_NONBLOCK: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+        if (flags < 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags & ~Libc.O_NONBLOCK) < 0)
+            throw new FuseMountException($"fcntl ~O_NONBLOCK: {Libc.Describe(Marshal.GetLastPInvokeError())}");
     }
 }

@@ -4,16 +4,19 @@ using DaxFs.Fuse.Interop;
 namespace DaxFs.Fuse;
 
 /// <summary>FuseWorker -- one thread serving requests from one /dev/fuse descriptor (the session's, or a clone
-/// made with FUSE_DEV_IOC_CLONE): read a request into its own buffer, dispatch, reply with writev. The descriptor
-/// is non-blocking so that a stop request is noticed within one poll interval even if the kernel connection
-/// lingers (lazy unmount).</summary>
+/// made with FUSE_DEV_IOC_CLONE): read a request into its own buffer, dispatch, reply with writev. The read blocks:
+/// the kernel queues blocked readers of a connection exclusively and wakes one idle worker per request (poll would
+/// wake them all, and all but one would find nothing to read). A worker notices a stop after its next request;
+/// <see cref="FuseMount"/> sends requests of its own (STATFS) to wake idle workers when it stops while the
+/// connection lingers, and an ended connection (unmount, abort) wakes them all with ENODEV.</summary>
 internal sealed unsafe class FuseWorker
 {
     private const int PollIntervalMs = 200;
+    private volatile bool _exited;
     private readonly int _fd;
     private readonly FuseDispatcher _dispatcher;
     private readonly Func<bool> _stopping;
-    private readonly Action<FuseWorker, string> _exited;
+    private readonly Action<FuseWorker, string> _exitedCallback;
     private readonly Thread _thread;
 
     public FuseWorker(int index, int fd, FuseDispatcher dispatcher, Func<bool> stopping,
@@ -22,7 +25,7 @@ internal sealed unsafe class FuseWorker
         _fd = fd;
         _dispatcher = dispatcher;
         _stopping = stopping;
-        _exited = exited;
+        _exitedCallback = exited;
         // Why background: a daemon whose Main returns without unmounting must still exit.
         _thread = new Thread(Run) { IsBackground = true, Name = $"daxfs-fuse-{index}" };
     }
@@ -30,6 +33,9 @@ internal sealed unsafe class FuseWorker
     public int Descriptor => _fd;
 
     public Thread Thread => _thread;
+
+    /// <summary>True once the worker's loop has ended (set before the exit callback runs).</summary>
+    public bool HasExited => _exited;
 
     public void Start() => _thread.Start();
 
@@ -53,7 +59,8 @@ internal sealed unsafe class FuseWorker
         {
             state.Dispose();
             NativeMemory.AlignedFree(buffer);
-            _exited(this, why);
+            _exited = true;
+            _exitedCallback(this, why);
         }
     }
 
@@ -67,7 +74,7 @@ internal sealed unsafe class FuseWorker
                 int errno = Marshal.GetLastPInvokeError();
                 switch (errno)
                 {
-                    case Libc.EAGAIN:
+                    case Libc.EAGAIN: // a descriptor someone made non-blocking: wait for a request, then read
                         WaitReadable();
                         continue;
                     case Libc.EINTR:

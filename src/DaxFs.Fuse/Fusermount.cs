@@ -63,7 +63,7 @@ internal static unsafe class Fusermount
     }
 
     /// <summary>Unmounts with "fusermount3 -u" (then "-u -z" if busy); false if it was not mounted.</summary>
-    public static bool Unmount(string path, TimeSpan timeout, FuseLog log)
+    public static bool Unmount(string path, TimeSpan timeout, FuseLog log, Action? beforeDetach = null)
     {
         string helper = Locate() ?? throw new FuseMountException(
             $"cannot unmount {path}: fusermount3 is not on PATH and this process is not root");
@@ -81,6 +81,7 @@ internal static unsafe class Fusermount
         }
         while (DateTime.UtcNow < deadline);
         log.Write($"{path} stays busy ({error}); detaching it (lazy unmount)");
+        beforeDetach?.Invoke();
         (int lazyExit, string lazyError) = Run(helper, "-u", "-z", "-q", "--", path);
         if (lazyExit != 0)
             throw new FuseMountException($"cannot unmount {path}: {helper} -u -z: {lazyError}");

@@ -77,6 +77,18 @@ public interface IFuseFileSystem
     /// at <paramref name="offset"/>; returns the bytes written. <paramref name="flags"/> are the open flags.</summary>
     int Write(FuseRequestContext context, ulong ino, ulong handle, long offset, ReadOnlySpan<byte> data, int flags);
 
+    /// <summary>True if the file system clears set-id bits itself (<see cref="KillSuidGid"/>, and
+    /// <see cref="FuseSetAttrFields.KillSuidGid"/> in <see cref="SetAttr"/>): INIT then negotiates
+    /// FUSE_HANDLE_KILLPRIV_V2 and a write is one round trip (otherwise the kernel asks for the
+    /// security.capability attribute before every write).</summary>
+    bool HandlesKillPrivV2 { get; }
+
+    /// <summary>Clears what a write, or an open with O_TRUNC, by a caller without CAP_FSETID clears on Linux
+    /// file systems: the set-user-ID bit, the set-group-ID bit if the group may execute, and the
+    /// security.capability attribute. Called only when <see cref="HandlesKillPrivV2"/> is true. Returns true if
+    /// the mode changed (the kernel's cached attributes are then invalidated).</summary>
+    bool KillSuidGid(FuseRequestContext context, ulong ino);
+
     /// <summary>FLUSH: close(2) of one descriptor of the open file (may come several times per open).</summary>
     void Flush(FuseRequestContext context, ulong ino, ulong handle);
 

@@ -187,6 +187,25 @@ public sealed unsafe partial class PmemDevice : IDisposable
         _observer?.OnFlush(offset, length, false);
     }
 
+    /// <summary>Ranges from this size on are written back through the device's own mapping even when a window's address
+    /// is at hand: a window may be mapped with 4 KiB pages (page-tracked, misaligned), the device mapping with 2 MiB ones,
+    /// and a long range costs a translation per page.</summary>
+    internal const long WindowFlushLimit = 256 << 10;
+
+    /// <summary>Writes back device bytes [offset, offset+length) through <paramref name="mapped"/>, the address of the
+    /// same bytes in another mapping of the device (a <see cref="PmemWindow"/>): for a short range, the address a program
+    /// just stored through, whose translation the TLB holds, rather than the device mapping's, which would cost a second
+    /// translation (a page walk per random line). Long ranges and Page devices (msync) use the device mapping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void FlushThrough(byte* mapped, long offset, long length)
+    {
+        byte* p = At(offset, length);
+        if (length == 0)
+            return;
+        _flush(this, length >= WindowFlushLimit || Granularity == Granularity.Page ? p : mapped, (nuint)length);
+        _observer?.OnFlush(offset, length, false);
+    }
+
     /// <summary>Writes back and evicts the cache lines of [offset, offset+length) (CLFLUSHOPT, else CLFLUSH): for
     /// memory another agent will write behind the CPU's back. Not ordered until <see cref="Drain"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

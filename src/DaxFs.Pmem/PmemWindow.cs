@@ -110,6 +110,16 @@ public sealed unsafe class PmemWindow : IDisposable
         }
     }
 
+    /// <summary>Writes back window bytes [windowOffset, windowOffset+length), which show device bytes [devOffset,
+    /// devOffset+length), through the window's own addresses (no fence; the device's observer hears the device range).</summary>
+    public void Flush(long windowOffset, long devOffset, long length)
+    {
+        if (windowOffset < 0 || length < 0 || windowOffset > Length - length)
+            throw new ArgumentOutOfRangeException(nameof(windowOffset), $"range [{windowOffset}, +{length}) is outside the {Length}-byte window");
+        ObjectDisposedException.ThrowIf(_reserve == 0, this);
+        _device.FlushThrough((byte*)(Address + (nint)windowOffset), devOffset, length);
+    }
+
     /// <summary>Bytes [offset, offset+length) of the window.</summary>
     public Span<byte> GetSpan(long offset, int length)
     {

@@ -127,9 +127,9 @@ public sealed partial class DaxVolume
     private long WriteReservation(Inode i, long offset, long end)
     {
         long b0 = offset >> Layout.BlockShift, b1 = (end - 1) >> Layout.BlockShift;
-        long size = i.Rec.Size;
+        long size = InPlaceLimit(i, i.Rec.Size);
         long visible = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
-        long data = 0, segments = 0;
+        long data = TailCopyBlocks(i, i.Rec.Size, end), segments = 0;
         for (long b = b0; b <= b1;)
         {
             var (kind, _, n) = i.Map!.Lookup(b, b1 - b + 1);
@@ -155,7 +155,9 @@ public sealed partial class DaxVolume
     {
         ExtentMap map = i.Map!;
         bool large = Math.Max(size, end) >= Layout.GroupBytes;
-        long visibleBlocks = (size + Layout.BlockSize - 1) >> Layout.BlockShift;
+        // Bytes below the limit may still be seen after a crash (Page devices, an unsynced truncate down): not in place.
+        long limit = InPlaceLimit(i, size);
+        long visibleBlocks = (limit + Layout.BlockSize - 1) >> Layout.BlockShift;
         long pos = offset;
         while (pos < end)
         {
@@ -165,7 +167,7 @@ public sealed partial class DaxVolume
             // Under a live mapping the block map must not move: those bytes are written in place (not atomically,
             // as on any DAX file system with a program storing through a mapping at the same time).
             bool pinned = kind == MapKind.Mapped && MappedOver(i, b0 << Layout.BlockShift, (b0 + n) << Layout.BlockShift);
-            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && (pos >= size || pinned)))
+            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && (pos >= limit || pinned)))
             {
                 // In place: nothing visible changes before the commit (unwritten reads zeros; past EOF is unseen).
                 long segEnd = Math.Min(end, (b0 + n) << Layout.BlockShift);
@@ -274,8 +276,19 @@ public sealed partial class DaxVolume
             return;
         long blockEnd = (b + 1) << Layout.BlockShift;
         long to = Math.Min(blockEnd, newStart);
+        if (size < InPlaceLimit(i, size))
+        {
+            // A crash may still show this block's bytes past the size (a truncate down not yet durable): copy on write.
+            ZeroPartial(tx, i, size, to, size);
+            return;
+        }
         OrderedFill(tx, dev * Layout.BlockSize + (size - (b << Layout.BlockShift)), to - size, 0);
     }
+
+    /// <summary>The block <see cref="ZeroTailForExtension"/> copies when growing from <paramref name="size"/> to
+    /// <paramref name="newEnd"/> (for reservations): 1 while an unsynced truncate down protects the tail, else 0.</summary>
+    private long TailCopyBlocks(Inode i, long size, long newEnd) =>
+        newEnd > size && (size & (Layout.BlockSize - 1)) != 0 && size < InPlaceLimit(i, size) ? 1 : 0;
 
     /// <summary>Changes the size: down frees every block past the new end (preallocation included); up zeroes the old
     /// partial block's tail. Part of a setattr transaction.</summary>
@@ -325,9 +338,10 @@ public sealed partial class DaxVolume
             if (changes.Size is { } newSize && newSize < i.Rec.Size)
                 ThrowIfMapped(i, (newSize + Layout.BlockSize - 1) & ~(long)(Layout.BlockSize - 1), long.MaxValue, "truncate");
             if (changes.Size is not null)
-                tx.Reserve(LogBlocksFor(24), freeing: changes.Size <= i.Rec.Size);
+                tx.Reserve(TailCopyBlocks(i, i.Rec.Size, changes.Size.Value) + LogBlocksFor(64), freeing: changes.Size <= i.Rec.Size);
             tx.BeginChanges();
             long now = NowNs();
+            long sizeBefore = i.Rec.Size;
             if (changes.Size is { } size)
             {
                 Truncate(tx, i, size);
@@ -347,6 +361,8 @@ public sealed partial class DaxVolume
             tx.Touch(i);
             MaybeCompact(tx, i);
             tx.Commit();
+            if (changes.Size < sizeBefore)
+                NoteTruncateDown(i, sizeBefore);
             return i.Attributes;
         }
         finally
@@ -389,7 +405,7 @@ public sealed partial class DaxVolume
             long fullFirst = (offset + Layout.BlockSize - 1) >> Layout.BlockShift, fullEnd = end >> Layout.BlockShift;
             long holes = punch ? 0 : CountHoles(i, zero ? fullFirst : b0, (zero ? fullEnd : b1 + 1) - (zero ? fullFirst : b0));
             long edges = (punch || zero) ? 2 : 0;
-            tx.Reserve(holes + edges + LogBlocksFor((2 * (holes + edges) + 8) * 32), freeing: punch);
+            tx.Reserve(holes + edges + TailCopyBlocks(i, i.Rec.Size, offset + length) + LogBlocksFor((2 * (holes + edges) + 9) * 32), freeing: punch);
             tx.BeginChanges();
             long now = NowNs();
             if (punch || zero)
@@ -490,7 +506,7 @@ public sealed partial class DaxVolume
         var (kind, dev, _) = i.Map!.Lookup(b, 1);
         if (kind != MapKind.Mapped)
             return;
-        if (from >= size)
+        if (from >= InPlaceLimit(i, size))
         {
             OrderedFill(tx, dev * Layout.BlockSize + (from - blockStart), to - from, 0);
             return;

@@ -11,6 +11,7 @@ namespace DaxFs;
 public sealed partial class DaxVolume
 {
     private const long Pmd = 2 << 20;
+    private const int ManyRuns = 256;          // windows of more runs check vm.max_map_count before mapping
     private readonly object _mapLock = new();
     private long _pmdMapped, _pteMapped, _fbFile, _fbExtent, _fbShort, _fbNoHuge;
     private int _backingHuge = -1;             // -1 unknown, 0 no, 1 yes: does the device give 2 MiB pages?
@@ -81,7 +82,10 @@ public sealed partial class DaxVolume
                 AllocateForMapping(i, start, end, offset + length);
             List<MapPiece> pieces = PlanPieces(i, start, end);
             int runs = pieces.Count;
-            var (limit, used) = PmemWindow.MapCountLimit();
+            // Reading /proc/self/maps costs about a microsecond per mapping the process has (hundreds for the runtime
+            // alone): only a window of many runs could pass the limit where a few would not, so only those check first.
+            // A window of a few runs past the limit still fails cleanly (mmap's ENOMEM, below).
+            var (limit, used) = runs > ManyRuns ? PmemWindow.MapCountLimit() : (long.MaxValue, 0);
             if (used + runs + 64 > limit)
                 throw new DaxFsException(Errno.ENOMEM, $"mapping [{offset}, +{length}) needs {runs} separate kernel mappings (its extents are not contiguous); " +
                     $"with {used} in use the process would pass vm.max_map_count ({limit})");

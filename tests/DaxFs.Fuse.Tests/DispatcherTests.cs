@@ -373,6 +373,62 @@ public class DispatcherTests
         return result;
     }
 
+    [Fact]
+    public void KillPrivV2IsNegotiatedAndAWriteThatKillsSetIdBitsInvalidatesTheCachedMode()
+    {
+        var fs = new KillPrivFs();
+        using var h = new DispatcherHarness(init: false, fileSystem: fs);
+        var init = MemoryMarshal.Read<FuseInitOut>(h.Ok(Fixtures.KernelInit()));
+        Assert.True(((FuseInitFlags)init.Flags).HasFlag(FuseInitFlags.HandleKillprivV2));
+        // A write by a caller with CAP_FSETID (write_flags 0): nothing to clear, one reply only.
+        int before = h.Channel.Replies.Count;
+        h.Ok(Fixtures.Write(10, 5, 5, 0, [1, 2, 3]));
+        Assert.Equal((0, before + 1), (fs.Kills, h.Channel.Replies.Count));
+        // FUSE_WRITE_KILL_SUIDGID: the file system clears the bits, then a FUSE_NOTIFY_INVAL_INODE (unique 0, code 2,
+        // node 5, offset -1: attributes only) goes out before the WRITE reply.
+        byte[] write = Fixtures.Write(11, 5, 5, 0, [1, 2, 3]);
+        BitConverter.TryWriteBytes(write.AsSpan(40 + 20), 4u); // fuse_write_in.write_flags
+        var written = MemoryMarshal.Read<FuseWriteOut>(h.Ok(write));
+        Assert.Equal((3u, 1), (written.Size, fs.Kills));
+        byte[] notify = h.Channel.Replies[^2];
+        Assert.Equal(40, notify.Length);
+        Assert.Equal((40u, 2, 0ul), (BitConverter.ToUInt32(notify, 0), DispatcherHarness.Error(notify), DispatcherHarness.Unique(notify)));
+        Assert.Equal((5ul, -1L, 0L), (BitConverter.ToUInt64(notify, 16), BitConverter.ToInt64(notify, 24), BitConverter.ToInt64(notify, 32)));
+        Assert.Equal(11ul, DispatcherHarness.Unique(h.Channel.Replies[^1]));
+        // FUSE_OPEN_KILL_SUIDGID (open with O_TRUNC by a caller without CAP_FSETID).
+        byte[] open = Fixtures.Open(12, 5, flags: 0x201);
+        BitConverter.TryWriteBytes(open.AsSpan(40 + 4), 1u); // fuse_open_in.open_flags
+        h.Ok(open);
+        Assert.Equal(2, fs.Kills);
+    }
+
+    [Fact]
+    public void KillPrivV2IsNotAskedForAFileSystemThatDoesNotHandleIt()
+    {
+        using var h = new DispatcherHarness(init: false, fileSystem: new EmptyFs());
+        var init = MemoryMarshal.Read<FuseInitOut>(h.Ok(Fixtures.KernelInit()));
+        Assert.False(((FuseInitFlags)init.Flags).HasFlag(FuseInitFlags.HandleKillprivV2));
+    }
+
+    private sealed class KillPrivFs : FuseFileSystemBase
+    {
+        public int Kills;
+
+        public override bool HandlesKillPrivV2 => true;
+
+        public override bool KillSuidGid(FuseRequestContext context, ulong ino)
+        {
+            Assert.Equal(5ul, ino);
+            Kills++;
+            return true;
+        }
+
+        public override FuseOpenResult Open(FuseRequestContext context, ulong ino, int flags) => new(ino);
+
+        public override int Write(FuseRequestContext context, ulong ino, ulong handle, long offset,
+            ReadOnlySpan<byte> data, int flags) => data.Length;
+    }
+
     private sealed class EmptyFs : FuseFileSystemBase;
 
     private sealed class InterruptibleFs : FuseFileSystemBase

@@ -46,8 +46,54 @@ public static class BenchCommand
             return Report(Run("fs", p => FsSuite.Run(options, p)), r.GetValue(json));
         });
         cmd.Subcommands.Add(fs);
+
+        var size = new Option<string?>("--size") { Description = "the large mapping's size, a power of two (default 1GiB; e.g. 256MiB)" };
+        var mapDir = new Option<string?>("--dir")
+        {
+            Description = "directory for the volumes and the anchor's file (default: a huge=always tmpfs mounted for the run when root, else /dev/shm)",
+        };
+        var mapRounds = new Option<int>("--rounds") { Description = "anchor/DaxFS alternations; figures are medians over rounds", DefaultValueFactory = _ => 2 };
+        var map = new Command("map", "direct-access mappings: fsync per dirty-tracking policy, PMD vs PTE loads and map cost, store+persist vs PMDK")
+        {
+            json, mapRounds, quick, mapDir, size,
+        };
+        map.SetAction(r =>
+        {
+            int n = r.GetValue(mapRounds);
+            if (n < 1)
+                throw new UsageException("--rounds must be at least 1");
+            bool q = r.GetValue(quick);
+            long bytes = q ? 64L << 20 : 1L << 30;
+            if (r.GetValue(size) is { } text)
+                bytes = Sizes.Parse(text);
+            if (bytes < (8 << 20) || (bytes & (bytes - 1)) != 0)
+                throw new UsageException($"--size must be a power of two of at least 8 MiB, not {bytes}");
+            var options = new MapSuiteOptions(Directory: r.GetValue(mapDir), FileBytes: bytes, MidFileBytes: Math.Min(64L << 20, bytes / 16),
+                Rounds: q ? 1 : n, IterationPercent: q ? 5 : 100);
+            return Report(Run("map", p => MapSuite.Run(options, p)), r.GetValue(json));
+        });
+        cmd.Subcommands.Add(map);
+
+        var fuse = new Command("fuse", "fio through a DaxFS FUSE mount (in this process, emulated pmem) vs the same jobs on a kernel tmpfs directory")
+        {
+            json, rounds, quick, dir,
+        };
+        fuse.SetAction(r =>
+        {
+            int n = r.GetValue(rounds);
+            if (n < 1)
+                throw new UsageException("--rounds must be at least 1");
+            bool q = r.GetValue(quick);
+            var options = new FuseSuiteOptions(MountForBench, Directory: r.GetValue(dir)!, Rounds: q ? 1 : Math.Min(n, 3), Quick: q);
+            return Report(Run("fuse", p => FuseSuite.Run(options, p)), r.GetValue(json));
+        });
+        cmd.Subcommands.Add(fuse);
         return cmd;
     }
+
+    /// <summary>Mounts <paramref name="volume"/> on <paramref name="mountPoint"/> in this process for `bench fuse`.</summary>
+    public static IDisposable MountForBench(string mountPoint, DaxVolume volume) =>
+        DaxFs.Fuse.FuseMount.Mount(mountPoint, new DaxFs.Fuse.DaxVolumeFileSystem(volume), new DaxFs.Fuse.FuseMountOptions { FsName = "daxfs-bench" });
 
     /// <summary>Runs a suite under a progress bar (plain lines when the output is not a terminal).</summary>
     private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body)
@@ -74,13 +120,14 @@ public static class BenchCommand
         var t = new Table().Border(TableBorder.Rounded).Title($"daxfs bench {report.Suite}")
             .AddColumn("measure").AddColumn("unit").AddColumn(new TableColumn("DaxFS").RightAligned())
             .AddColumn("anchor").AddColumn(new TableColumn("anchor value").RightAligned())
-            .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn("target");
+            .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn("target").AddColumn(new TableColumn("spread").RightAligned());
         foreach (var r in report.Results)
         {
-            string met = r.Met switch { true => "[green]met[/]", false => "[red]missed[/]", null => "" };
+            string met = r.Met switch { true => "[green]met[/]", false => "[red]not met[/]", null => "" };
             t.AddRow(Markup.Escape(r.Name), r.Unit, Fmt(r.Value), Markup.Escape(r.Anchor ?? ""), r.AnchorValue is { } a ? Fmt(a) : "",
                 r.Ratio is { } x ? x.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "",
-                r.Target is null ? "" : $"{Markup.Escape(r.Target)} {met}");
+                r.Target is null ? "" : $"{Markup.Escape(r.Target)} {met}",
+                r.Spread is { } sp ? "±" + (sp * 100).ToString("0", System.Globalization.CultureInfo.InvariantCulture) + "%" : "");
         }
         AnsiConsole.Write(t);
         foreach (var (k, v) in report.Environment)

@@ -67,6 +67,9 @@ public static class MountCommands
     /// <summary>Serves the volume until unmounted (SIGINT/SIGTERM unmount cleanly).</summary>
     private static int Serve(string vol, string mp, bool emulate, Opts o, long createSize, int threads)
     {
+        if (Environment.GetEnvironmentVariable(DaemonEnv) == "1")
+            Console.Error.WriteLine($"{DaemonPidPrefix}{Environment.ProcessId}");
+        RefuseLiveMount(mp);
         var devOpts = new PmemOpenOptions { EmulatePmem = emulate ? true : null, ReadOnly = o.ReadOnly };
         DaxVolume volume;
         if (!File.Exists(vol) && !vol.StartsWith("/dev/dax", StringComparison.Ordinal))
@@ -83,24 +86,40 @@ public static class MountCommands
         }
         using (volume)
         {
-            Directory.CreateDirectory(mp);
+            // A stale mount (its daemon killed) answers ENOTCONN to everything, mkdir included: FuseMount.Mount
+            // detaches it and mounts in its place.
+            if (!FuseMount.IsStale(mp) && !Directory.Exists(mp))
+                Directory.CreateDirectory(mp);
             var fs = new DaxVolumeFileSystem(volume);
             using var mount = FuseMount.Mount(mp, fs, new FuseMountOptions
             {
                 FsName = vol, AllowOther = o.AllowOther, ReadOnly = o.ReadOnly, Threads = threads,
             });
             using var signals = mount.HandleTerminationSignals();
-            Console.Error.WriteLine($"daxfs mount: {vol} mounted on {mp} ({volume.Device.Granularity}); daxfs umount {mp} to unmount");
+            Console.Error.WriteLine($"{MountedPrefix}{vol} mounted on {mp} ({volume.Device.Granularity}); daxfs umount {mp} to unmount");
             mount.WaitForUnmount();
         }
         Console.Error.WriteLine($"daxfs mount: {mp} unmounted, {vol} closed cleanly");
         return ExitCodes.Ok;
     }
 
-    /// <summary>Starts this command again as a detached daemon (own session, output to a log file) and returns once
-    /// the mount is live, or with its error if it is not.</summary>
+    private const string DaemonPidPrefix = "daxfs mount: daemon pid ";
+    private const string MountedPrefix = "daxfs mount: ";
+
+    /// <summary>Refuses a mount point where a live FUSE mount already is (a stale one, whose daemon is gone, is
+    /// taken over).</summary>
+    private static void RefuseLiveMount(string mp)
+    {
+        if (MountSource(mp) is { } source && !FuseMount.IsStale(mp))
+            throw new IOException($"{mp} is already mounted ({source}); unmount it first with daxfs umount {mp}");
+    }
+
+    /// <summary>Starts this command again as a detached daemon (own session, output to a fresh log file) and returns
+    /// once THIS daemon reports its mount live (INIT answered), or with its error if it fails. A stale entry for
+    /// the mount point in /proc/self/mounts (a killed daemon's) is not mistaken for the new mount.</summary>
     private static int StartDaemon(string vol, string mp, string[] args)
     {
+        RefuseLiveMount(mp);
         string log = Path.Combine(Path.GetTempPath(), $"daxfs-mount-{Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(System.Text.Encoding.UTF8.GetBytes(mp)))[..12].ToLowerInvariant()}.log");
         string self = Environment.ProcessPath ?? "dotnet";
         string dll = typeof(MountCommands).Assembly.Location;
@@ -117,29 +136,53 @@ public static class MountCommands
             psi.ArgumentList.Add(a);
         psi.Environment[DaemonEnv] = "1";
         psi.Environment["DAXFS_MOUNT_LOG"] = log;
+        // A fresh log: the lines read below are this daemon's only.
         File.WriteAllText(log, $"daxfs mount {vol} {mp} started {DateTime.Now:O}\n");
         using (Process.Start(psi) ?? throw new IOException("cannot start the mount daemon (setsid)"))
         {
         }
+        string mounted = $"{MountedPrefix}{vol} mounted on {mp} ";
+        int pid = 0;
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < TimeSpan.FromSeconds(60))
         {
-            if (IsMounted(mp))
+            string[] lines = ReadLog(log);
+            if (pid == 0 && lines.FirstOrDefault(l => l.StartsWith(DaemonPidPrefix, StringComparison.Ordinal)) is { } pidLine)
+                _ = int.TryParse(pidLine.AsSpan(DaemonPidPrefix.Length), out pid);
+            // The daemon's progress lines start "daxfs mount:"; an error line (from Program) starts "daxfs:".
+            if (lines.LastOrDefault(l => l.StartsWith("daxfs: ", StringComparison.Ordinal)) is { } error)
+            {
+                Console.Error.WriteLine(error);
+                return ExitCodes.Failure;
+            }
+            if (lines.Any(l => l.StartsWith(mounted, StringComparison.Ordinal)) && IsMounted(mp) && !FuseMount.IsStale(mp))
             {
                 AnsiConsole.MarkupLine($"mounted [bold]{Markup.Escape(vol)}[/] on [bold]{Markup.Escape(mp)}[/] (log: {Markup.Escape(log)}); unmount with [bold]daxfs umount {Markup.Escape(mp)}[/]");
                 return ExitCodes.Ok;
             }
-            // The daemon's progress lines start "daxfs mount:"; an error line (from Program) starts "daxfs:".
-            string? error = File.ReadLines(log).LastOrDefault(l => l.StartsWith("daxfs: ", StringComparison.Ordinal));
-            if (error is not null)
+            if (pid > 0 && !Directory.Exists($"/proc/{pid}"))
             {
-                Console.Error.WriteLine(error);
+                Console.Error.WriteLine($"daxfs: the mount daemon (pid {pid}) exited without mounting {mp}; see {log}");
                 return ExitCodes.Failure;
             }
             Thread.Sleep(50);
         }
         Console.Error.WriteLine($"daxfs: the mount of {mp} did not come up within 60 s; see {log}");
         return ExitCodes.Failure;
+    }
+
+    private static string[] ReadLog(string log)
+    {
+        try
+        {
+            using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd().Split('\n');
+        }
+        catch (FileNotFoundException)
+        {
+            return [];
+        }
     }
 
     /// <summary>Whether a DaxFS FUSE mount is live at <paramref name="mp"/> (from /proc/self/mounts).</summary>

@@ -16,6 +16,7 @@ internal static unsafe partial class Libc
     internal const int MNT_DETACH = 2;
     internal const int AF_UNIX = 1, SOCK_STREAM = 1, SOL_SOCKET = 1, SCM_RIGHTS = 1;
     internal const int F_OK = 0;
+    internal const int O_PATH = 0x200000, O_DIRECTORY = 0x10000;
 
     internal const int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EAGAIN = 11, EACCES = 13, EBUSY = 16,
         ENODEV = 19, EINVAL = 22, ECONNABORTED = 103, ENOTCONN = 107;
@@ -48,6 +49,14 @@ internal static unsafe partial class Libc
 
     [LibraryImport(LibC, EntryPoint = "umount2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     internal static partial int Umount2(string target, int flags);
+
+    /// <summary>fstatfs into a scratch buffer (struct statfs is 120 bytes on 64-bit Linux); the result is not
+    /// used: the call exists to send the FUSE daemon a STATFS request.</summary>
+    [LibraryImport(LibC, EntryPoint = "fstatfs", SetLastError = true)]
+    internal static partial int FStatFs(int fd, byte* buffer);
+
+    [LibraryImport(LibC, EntryPoint = "statfs", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int StatFs(string path, byte* buffer);
 
     [LibraryImport(LibC, EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     internal static partial int Access(string path, int mode);

@@ -42,6 +42,15 @@ internal static class FuseKernel
     // FUSE_GETATTR_FH: fuse_getattr_in.fh is valid.
     public const uint GetAttrFh = 1;
 
+    // FUSE_WRITE_KILL_SUIDGID (fuse_write_in.write_flags): the writer lacks CAP_FSETID; clear set-id bits.
+    public const uint WriteKillSuidGid = 1 << 2;
+
+    // FUSE_NOTIFY_INVAL_INODE: the notification code (in fuse_out_header.error) that drops cached attributes/pages.
+    public const int NotifyInvalInode = 2;
+
+    // FUSE_OPEN_KILL_SUIDGID (fuse_open_in.open_flags): open with O_TRUNC by a caller without CAP_FSETID.
+    public const uint OpenKillSuidGid = 1 << 0;
+
     // FUSE_FSYNC_FDATASYNC: sync data only.
     public const uint FsyncFdatasync = 1;
 

@@ -144,12 +144,32 @@ public sealed class DaxMapping : IDisposable
     {
         CheckRange(offset, length);
         long w = FileOffset - WindowFileOffset + offset, end = w + length;
-        foreach (MapPiece p in Pieces)
+        // Pieces are in window order: start at the one holding w (a fragmented file has thousands), and write back
+        // through the window's addresses, the ones the program stored through.
+        for (int k = FirstPieceAt(w); k < Pieces.Count; k++)
         {
+            MapPiece p = Pieces[k];
+            if (p.WindowOffset >= end)
+                break;
             long a = Math.Max(w, p.WindowOffset), b = Math.Min(end, p.WindowOffset + p.Length);
             if (a < b && p.DevOffset >= 0)
-                _volume.Device.Flush(p.DevOffset + (a - p.WindowOffset), b - a);
+                Window.Flush(a, p.DevOffset + (a - p.WindowOffset), b - a);
         }
+    }
+
+    /// <summary>Index of the piece holding window offset <paramref name="w"/> (binary search).</summary>
+    private int FirstPieceAt(long w)
+    {
+        int lo = 0, hi = Pieces.Count - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) >> 1;
+            if (Pieces[mid].WindowOffset <= w)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        return lo;
     }
 
     /// <summary>Waits until earlier write-backs are durable (SFENCE).</summary>

@@ -17,6 +17,11 @@ internal sealed class Inode
     public int Pins;
     public bool Freed;
     public List<DaxMapping>? Mappings; // live mappings of this file (under the inode's lock)
+    // Page devices: the largest size since the last sync, while a truncate down is not yet durable (valid while
+    // HighEpoch is past the volume's durable epoch). A crash can still show bytes up to it, so they are not stored over
+    // in place. Under the inode's lock.
+    public long UnsyncedHigh;
+    public long HighEpoch;
 
     public Inode(ulong ino, InodeRecord rec)
     {

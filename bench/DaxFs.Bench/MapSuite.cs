@@ -1,0 +1,588 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using DaxFs.Pmem;
+
+namespace DaxFs.Bench;
+
+/// <summary>Settings of `daxfs bench map`.</summary>
+/// <param name="Directory">Where the volumes and the anchor's file live; null: a huge=always tmpfs mounted for the run
+/// when root, else /dev/shm (no 2 MiB pages).</param>
+/// <param name="FileBytes">The large mapping (1 GiB in a full run; a power of two).</param>
+/// <param name="MidFileBytes">The smaller mapping of the "latency follows dirty data, not file size" check (64 MiB).</param>
+/// <param name="Rounds">Anchor/DaxFS alternations; figures are medians over rounds.</param>
+/// <param name="IterationPercent">Scales iteration counts (100 = full).</param>
+/// <param name="Seed">Offset generator seed, shared with the anchor.</param>
+public sealed record MapSuiteOptions(string? Directory = null, long FileBytes = 1L << 30, long MidFileBytes = 64L << 20, int Rounds = 2,
+    int IterationPercent = 100, ulong Seed = 11);
+
+/// <summary>MapSuite -- direct-access mappings measured: fsync of async mappings under each dirty-tracking policy
+/// (against flushing the whole mapping), the write-protect fault the page policy adds to a first store, random loads
+/// through PMD and PTE mappings, map+write+persist+unmap of a 2 MiB file PMD vs PTE, and a 64-byte store + Persist
+/// through a sync mapping against PMDK's pmem_persist, all in one run.</summary>
+public static class MapSuite
+{
+    private const long Mi2 = 2 << 20;
+
+    /// <summary>Dirty sizes of the fsync curve (clipped to the mapping).</summary>
+    public static readonly long[] CurveSizes = [64, 4096, 64 << 10, 2 << 20, 64 << 20, 1L << 30];
+
+    /// <summary>Runs the suite; <paramref name="progress"/> hears each step and the fraction done.</summary>
+    public static BenchReport Run(MapSuiteOptions o, IProgress<(string Step, double Fraction)>? progress = null)
+    {
+        if (o.FileBytes < (8 << 20) || (o.FileBytes & (o.FileBytes - 1)) != 0)
+            throw new BenchException($"--size must be a power of two of at least 8 MiB, not {o.FileBytes}");
+        if (o.MidFileBytes > o.FileBytes || o.MidFileBytes < Mi2)
+            throw new BenchException($"the smaller mapping ({o.MidFileBytes} bytes) must be between 2 MiB and the large one ({o.FileBytes})");
+        string anchorBinary = Anchors.Build("pmdk_anchor", "pmem");
+        using Backing backing = Backing.Acquire(o.Directory, 2 * o.FileBytes + o.FileBytes / 2 + (512L << 20));
+        var anchor = new List<Dictionary<string, double>>();
+        var ext = new List<Dictionary<string, double>>();
+        var page = new List<Dictionary<string, double>>();
+        var facts = new Dictionary<string, string>();
+        int steps = o.Rounds * 3 + 1, step = 0;
+        progress?.Report(("warm-up (the JIT compiles the hot paths fully after a few thousand calls)", 0));
+        WarmUp(backing.Directory, o);
+        step++;
+        for (int r = 0; r < o.Rounds; r++)
+        {
+            progress?.Report(($"round {r + 1}/{o.Rounds}: PMDK anchor", (double)step++ / steps));
+            anchor.Add(RunAnchor(anchorBinary, backing.Directory, o));
+            progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS, extent policy, sync mappings", (double)step++ / steps));
+            ext.Add(RunVolume(backing.Directory, o, DirtyTracking.Extent, facts));
+            progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS, page policy", (double)step++ / steps));
+            page.Add(RunVolume(backing.Directory, o, DirtyTracking.Page, facts));
+        }
+        progress?.Report(("done", 1));
+
+        Fig A(string key, Func<double, double>? f = null) => new(anchor, key, f);
+        Fig E(string key, Func<double, double>? f = null) => new(ext, key, f);
+        Fig P(string key, Func<double, double>? f = null) => new(page, key, f);
+        static double Us(double ns) => ns / 1000;
+        static double PerSecond(double ns) => 1e9 / ns;
+        string big = Timing.SizeName(o.FileBytes), mid = Timing.SizeName(o.MidFileBytes);
+        var results = new List<BenchResult>();
+        foreach (var (policy, D) in new (string, Func<string, Func<double, double>?, Fig>)[] { ("extent", E), ("page", P) })
+        {
+            Fig whole = D("flush_whole_ns", Us);
+            results.Add(Alone($"flush_whole_mapping_{big}_{policy}_volume", "us", whole));
+            results.Add(Compared($"fsync_one_4KiB_{policy}", "us", D("fsync_4k_big_ns", Us), $"flush whole {big} mapping (no tracking)", whole, null));
+            if (policy == "page")
+                results.Add(Compared("fsync_one_4KiB_page_vs_target", "us", D("fsync_4k_big_ns", Us), "issue target 5 us (absolute, not measured)",
+                    Fig.Constant(5), "<= 1"));
+            results.Add(Compared($"fsync_one_4KiB_{policy}_{big}_vs_{mid}_mapping", "us", D("fsync_4k_big_ns", Us),
+                $"same fsync in a {mid} mapping", D("fsync_4k_mid_ns", Us), "<= 1.5"));
+            results.Add(Compared($"fsync_nothing_dirty_{policy}", "us", D("fsync_clean_ns", Us), $"flush whole {big} mapping (no tracking)", whole, null));
+            foreach (long s in CurveSizes.Where(s => s <= o.FileBytes))
+                results.Add(Compared($"fsync_dirty_{Timing.SizeName(s)}_{policy}", "us", D($"fsync_dirty_ns {s}", Us),
+                    $"flush whole {big} mapping (no tracking)", whole, null));
+            results.Add(Compared($"first_store_clean_page_{policy}", "ns", D("store_clean_ns", null), "store into an already-dirty page",
+                D("store_dirty_ns", null), null));
+            results.Add(Alone($"first_store_added_cost_{policy}", "ns", D("store_clean_ns", null).Minus(D("store_dirty_ns", null))));
+        }
+        results.Add(Compared("random_load_8B_pmd", "Mloads/s", E("load_pmd_mps"), "same loads, PTE-mapped", E("load_pte_mps"), ">= 1.5"));
+        results.Add(Alone("random_load_8B_pmd_mapped_bytes_pmd", "bytes", E("load_pmd_smaps")));
+        results.Add(Alone("random_load_8B_pmd_mapped_bytes_pte", "bytes", E("load_pte_smaps")));
+        results.Add(Compared("map_write_persist_unmap_2MiB_pmd", "ops/s", E("mwpu_pmd_ns", PerSecond), "same, PTE-mapped",
+            E("mwpu_pte_ns", PerSecond), ">= 2"));
+        results.Add(Alone("map_write_persist_unmap_2MiB_pmd_latency", "us", E("mwpu_pmd_ns", Us)));
+        results.Add(Alone("map_write_persist_unmap_2MiB_pte_latency", "us", E("mwpu_pte_ns", Us)));
+        results.Add(Alone("map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd", "bytes", E("mwpu_pmd_smaps")));
+        results.Add(Alone("map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte", "bytes", E("mwpu_pte_smaps")));
+        results.Add(Compared("store_persist_64B", "ns", E("store_persist_ns"), "PMDK memcpy 64 B + pmem_persist", A("store_persist_ns 64"), "<= 1.2"));
+        results.Add(Alone("store_persist_64B_pmd_mapped_bytes_daxfs", "bytes", E("store_persist_smaps")));
+        results.Add(Alone("store_persist_64B_pmd_mapped_bytes_pmdk", "bytes", A("pmd_mapped_bytes 0")));
+
+        var env = new Dictionary<string, string>
+        {
+            ["backing"] = backing.Description,
+            ["huge_pages"] = backing.Huge ? "yes" : "no",
+            ["file_bytes"] = o.FileBytes.ToString(CultureInfo.InvariantCulture),
+            ["mid_file_bytes"] = o.MidFileBytes.ToString(CultureInfo.InvariantCulture),
+            ["rounds"] = o.Rounds.ToString(CultureInfo.InvariantCulture),
+            ["anchor"] = "PMDK libpmem pmdk_anchor store_persist, PMEM_IS_PMEM_FORCE=1, same backing",
+            ["kernel"] = Environment.OSVersion.VersionString,
+            ["load"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?",
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
+        };
+        foreach (var (k, v) in facts)
+            env[k] = v;
+        return new BenchReport("map", results, env);
+    }
+
+    /// <summary>One figure over the rounds: each round's value (transformed) and their median.</summary>
+    private sealed class Fig
+    {
+        public double[] Rounds { get; }
+
+        public Fig(List<Dictionary<string, double>> rounds, string key, Func<double, double>? f) =>
+            Rounds = rounds.Select(x => f is null ? x[key] : f(x[key])).ToArray();
+
+        private Fig(double[] rounds) => Rounds = rounds;
+
+        public double Median => Timing.Median(Rounds);
+
+        public static Fig Constant(double v) => new([v]);
+
+        public Fig Minus(Fig other) => new(Rounds.Zip(other.Rounds, (a, b) => a - b).ToArray());
+    }
+
+    private static BenchResult Compared(string name, string unit, Fig value, string anchor, Fig anchorValue, string? target) =>
+        BenchResult.Compared(name, unit, value.Median, anchor, anchorValue.Median, target) with
+        {
+            RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
+            AnchorRoundValues = anchorValue.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
+        };
+
+    private static BenchResult Alone(string name, string unit, Fig value) =>
+        BenchResult.Alone(name, unit, value.Median) with { RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray() };
+
+    /// <summary>Runs the DaxFS side on small files for about two seconds, then lets tiered compilation finish in the
+    /// background: the anchors are ahead-of-time compiled C, and the measured passes should see optimized code too.</summary>
+    private static void WarmUp(string dir, MapSuiteOptions o)
+    {
+        var small = o with { FileBytes = 8 << 20, MidFileBytes = 2 << 20, IterationPercent = 20 };
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var scratch = new Dictionary<string, string>();
+        do
+        {
+            RunVolume(dir, small, DirtyTracking.Extent, scratch);
+            RunVolume(dir, small, DirtyTracking.Page, scratch);
+        }
+        while (sw.Elapsed < TimeSpan.FromSeconds(2));
+        Thread.Sleep(300);
+    }
+
+    /// <summary>The anchor: PMDK's 64-byte store + pmem_persist over a file of the same size on the same backing.</summary>
+    private static Dictionary<string, double> RunAnchor(string binary, string dir, MapSuiteOptions o)
+    {
+        string path = Path.Combine(dir, $"daxfs-bench-map-anchor-{Environment.ProcessId}.img");
+        File.Delete(path);
+        try
+        {
+            var (code, output) = Anchors.Run(binary, $"{path} {o.FileBytes} {o.IterationPercent} {o.Seed} store_persist",
+                new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, TimeSpan.FromMinutes(5));
+            if (code != 0)
+                throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
+            var d = new Dictionary<string, double>();
+            foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] f = line.Split(' ');
+                if (f.Length == 3)
+                    d[$"{f[0]} {f[1]}"] = double.Parse(f[2], CultureInfo.InvariantCulture);
+            }
+            return d;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>One volume with the given dirty-tracking policy: the async-mapping figures; on the extent-policy
+    /// volume also the sync-mapping figures (PMD vs PTE loads, map+write+persist+unmap, store+persist).</summary>
+    private static Dictionary<string, double> RunVolume(string dir, MapSuiteOptions o, DirtyTracking policy, Dictionary<string, string> facts)
+    {
+        bool syncToo = policy == DirtyTracking.Extent;
+        long bytes = o.FileBytes + o.MidFileBytes + (syncToo ? o.FileBytes + 4 * Mi2 : 0) + o.FileBytes / 16 + (64L << 20);
+        string path = Path.Combine(dir, $"daxfs-bench-map-{Environment.ProcessId}.img");
+        File.Delete(path);
+        var d = new Dictionary<string, double>();
+        using (DaxVolume v = DaxVolume.Create(path, bytes, new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true },
+            mount: new MountOptions { DirtyTracking = policy }))
+        {
+            File.Delete(path); // the mapping keeps it alive
+            string p = policy == DirtyTracking.Extent ? "extent" : "page";
+            facts[$"{p}_policy"] = v.DirtyTracking == policy ? $"{v.DirtyTracking} in force"
+                : $"{v.DirtyTracking} in force instead: {v.PageTrackingUnavailableReason}";
+            facts[$"{p}_volume_device"] = v.Device.Info.ToString();
+            using DaxFile big = WriteFile(v, "/big", o.FileBytes, misaligned: false);
+            using DaxFile mid = WriteFile(v, "/mid", o.MidFileBytes, misaligned: false);
+            AsyncFigures(v, big, mid, o, d);
+            if (syncToo)
+            {
+                using DaxFile pte = WriteFile(v, "/pte", o.FileBytes, misaligned: true);
+                using DaxFile s1 = WriteFile(v, "/small-pmd", Mi2, misaligned: false);
+                using DaxFile s2 = WriteFile(v, "/small-pte", Mi2, misaligned: true);
+                SyncFigures(big, pte, s1, s2, o, d, facts);
+                facts["map_statistics"] = v.MapStatistics.ToString();
+            }
+        }
+        File.Delete(path);
+        return d;
+    }
+
+    /// <summary>A file of <paramref name="bytes"/> written with non-zero data. Aligned: 1 MiB writes, which the allocator
+    /// places in 2 MiB-aligned groups congruent with file offsets (PMD-mappable). Misaligned: a 4 KiB file first takes
+    /// a block of a free group, then the file is sized and filled in 512 KiB hole fills that continue contiguously after
+    /// it, so every device offset is off by whole pages from its file offset modulo 2 MiB: the volume must map it with
+    /// 4 KiB pages (its fallback counter says "misaligned extent"), as a DAX file system must.</summary>
+    private static DaxFile WriteFile(DaxVolume v, string name, long bytes, bool misaligned)
+    {
+        ArraySegment<byte> buf = Timing.AlignedBuffer(1 << 20);
+        buf.AsSpan().Fill(0x5a);
+        DaxFile f;
+        if (misaligned)
+        {
+            using (DaxFile pad = v.CreateFile(name + "-pad"))
+                pad.Write(0, buf.AsSpan(0, 4096));
+            f = v.CreateFile(name);
+            f.SetLength(bytes);
+            for (long off = 0; off < bytes; off += 512 << 10)
+                f.Write(off, buf.AsSpan(0, 512 << 10));
+        }
+        else
+        {
+            f = v.CreateFile(name);
+            for (long off = 0; off < bytes; off += 1 << 20)
+                f.Write(off, buf.AsSpan(0, (int)Math.Min(1 << 20, bytes - off)));
+        }
+        return f;
+    }
+
+    private static int Scaled(int n, MapSuiteOptions o, int min = 11) => Math.Max(min, n * o.IterationPercent / 100);
+
+    /// <summary>Async mappings: fsync after one 4 KiB store (large and small mapping), the whole-mapping flush it is
+    /// compared with, the fsync-against-dirty-bytes curve, and the first store into a clean page against a store into a
+    /// dirty one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AsyncFigures(DaxVolume v, DaxFile big, DaxFile mid, MapSuiteOptions o, Dictionary<string, double> d)
+    {
+        long[] t = new long[4096];
+        var rng = new Timing.XorShift64(o.Seed + 1);
+        ArraySegment<byte> src = Timing.AlignedBuffer(4096);
+        src.AsSpan().Fill(0x33);
+        long bigPages = o.FileBytes / 4096;
+        using (DaxMapping m = big.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Async))
+        {
+            big.Flush();
+            // A few unmeasured rounds (caches, branch predictors), then the measured ones: up to the count or the time
+            // budget (an extent-policy fsync of 1 GiB takes tens of milliseconds), at least 5.
+            for (int pass = 0; pass < 2; pass++)
+            {
+                int n = Budgeted(pass == 0 ? 5 : Scaled(300, o), t, () =>
+                {
+                    long off = (long)(rng.Next() % (ulong)bigPages) * 4096;
+                    src.AsSpan().CopyTo(m.GetSpan(off, 4096));
+                    long t0 = Timing.NowNs();
+                    big.Flush();
+                    return Timing.NowNs() - t0;
+                });
+                d["fsync_4k_big_ns"] = Timing.Median(t, n);
+            }
+            {
+                int n = Budgeted(Scaled(100, o), t, () =>
+                {
+                    long t0 = Timing.NowNs();
+                    big.Flush();
+                    return Timing.NowNs() - t0;
+                });
+                d["fsync_clean_ns"] = Timing.Median(t, n);
+            }
+
+            int nw = Scaled(7, o, 3);
+            for (int i = 0; i < nw; i++)
+            {
+                long off = (long)(rng.Next() % (ulong)bigPages) * 4096;
+                src.AsSpan().CopyTo(m.GetSpan(off, 4096));
+                long t0 = Timing.NowNs();
+                m.Persist(0, o.FileBytes);
+                t[i] = Timing.NowNs() - t0;
+            }
+            d["flush_whole_ns"] = Timing.Median(t, nw);
+            big.Flush();
+
+            byte value = 1;
+            foreach (long s in CurveSizes.Where(s => s <= o.FileBytes))
+            {
+                int n = s <= (64 << 10) ? Scaled(200, o) : s <= Mi2 ? Scaled(40, o) : s <= (64 << 20) ? Scaled(7, o, 3) : Scaled(3, o, 3);
+                long slots = (o.FileBytes - s) / Math.Min(s, 4096) + 1;
+                n = Budgeted(n, t, () =>
+                {
+                    long off = (long)(rng.Next() % (ulong)slots) * Math.Min(s, 4096);
+                    m.GetSpan(off, (int)s).Fill(value++);
+                    long t0 = Timing.NowNs();
+                    big.Flush();
+                    return Timing.NowNs() - t0;
+                }, min: 3);
+                d[$"fsync_dirty_ns {s}"] = Timing.Median(t, n);
+            }
+
+            // First store into a clean page (after fsync: write-protected again under the page policy) against a store
+            // into a page already written since. Both right after an fsync, both with the page's translation warmed
+            // first (a load from line 0 for the clean page, a store to line 0 for the dirty one), both to a line not
+            // touched yet, so that they differ only in the write-protect fault. Batches of 8.
+            const int k = 8;
+            long[] at = new long[k];
+            long[] tClean = new long[t.Length], tDirty = new long[t.Length];
+            int nb = Math.Min(Scaled(300, o), t.Length), done = 0;
+            var budget = System.Diagnostics.Stopwatch.StartNew();
+            unsafe
+            {
+                byte* b = (byte*)m.Pointer;
+                long sink = 0;
+                for (; done < nb && (done < 5 || budget.Elapsed < Budget); done++)
+                {
+                    int i = done;
+                    big.Flush();
+                    for (int j = 0; j < k; j++)
+                        at[j] = (long)(rng.Next() % (ulong)bigPages) * 4096;
+                    for (int j = 0; j < k; j++)
+                        sink += *(long*)(b + at[j]);
+                    long t0 = Timing.NowNs();
+                    for (int j = 0; j < k; j++)
+                        *(long*)(b + at[j] + 1024) = i;
+                    tClean[i] = Timing.NowNs() - t0;
+                    big.Flush();
+                    for (int j = 0; j < k; j++)
+                        at[j] = (long)(rng.Next() % (ulong)bigPages) * 4096;
+                    for (int j = 0; j < k; j++)
+                        *(long*)(b + at[j]) = i;
+                    t0 = Timing.NowNs();
+                    for (int j = 0; j < k; j++)
+                        *(long*)(b + at[j] + 2048) = i;
+                    tDirty[i] = Timing.NowNs() - t0;
+                }
+                GC.KeepAlive(sink);
+            }
+            d["store_clean_ns"] = Timing.Median(tClean, done) / k;
+            d["store_dirty_ns"] = Timing.Median(tDirty, done) / k;
+            big.Flush();
+        }
+
+        using (DaxMapping mm = mid.Map(0, o.MidFileBytes, MapAccess.ReadWrite, MapMode.Async))
+        {
+            long midPages = o.MidFileBytes / 4096;
+            mid.Flush();
+            for (int pass = 0; pass < 2; pass++)
+            {
+                int n = Budgeted(pass == 0 ? 5 : Scaled(300, o), t, () =>
+                {
+                    long off = (long)(rng.Next() % (ulong)midPages) * 4096;
+                    src.AsSpan().CopyTo(mm.GetSpan(off, 4096));
+                    long t0 = Timing.NowNs();
+                    mid.Flush();
+                    return Timing.NowNs() - t0;
+                });
+                d["fsync_4k_mid_ns"] = Timing.Median(t, n);
+            }
+        }
+    }
+
+    /// <summary>Time budget of one figure of the async part.</summary>
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(1.2);
+
+    /// <summary>Runs <paramref name="sample"/> (which returns the nanoseconds it timed) up to <paramref name="n"/> times
+    /// or until <see cref="Budget"/> has passed, at least <paramref name="min"/> times; returns how many samples.</summary>
+    private static int Budgeted(int n, long[] t, Func<long> sample, int min = 5)
+    {
+        n = Math.Min(n, t.Length);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        int i = 0;
+        for (; i < n && (i < min || sw.Elapsed < Budget); i++)
+            t[i] = sample();
+        return i;
+    }
+
+    /// <summary>Sync mappings: random loads PMD vs PTE, map+write+persist+unmap of 2 MiB PMD vs PTE, 64-byte
+    /// store + Persist.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SyncFigures(DaxFile big, DaxFile pte, DaxFile s1, DaxFile s2, MapSuiteOptions o, Dictionary<string, double> d,
+        Dictionary<string, string> facts)
+    {
+        // 2. Random 8-byte loads over pre-faulted mappings; three alternations, the median rate of each.
+        using (DaxMapping mp = big.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Sync))
+        using (DaxMapping mt = pte.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Sync))
+        {
+            MappingGranularity gp = mp.Granularity, gt = mt.Granularity;
+            d["load_pmd_smaps"] = gp.PmdBytes;
+            d["load_pte_smaps"] = gt.PmdBytes;
+            facts["granularity_aligned_file"] = gp.ToString();
+            facts["granularity_misaligned_file"] = gt.ToString();
+            long loads = Math.Max(1 << 16, (8L << 20) * o.IterationPercent / 100);
+            RandomLoads(mp.Pointer, o.FileBytes, 1 << 16, o.Seed);
+            RandomLoads(mt.Pointer, o.FileBytes, 1 << 16, o.Seed);
+            var pmd = new List<double>();
+            var ptes = new List<double>();
+            for (int r = 0; r < 3; r++)
+            {
+                pmd.Add(RandomLoads(mp.Pointer, o.FileBytes, loads, o.Seed + (ulong)r));
+                ptes.Add(RandomLoads(mt.Pointer, o.FileBytes, loads, o.Seed + (ulong)r));
+            }
+            d["load_pmd_mps"] = Timing.Median(pmd);
+            d["load_pte_mps"] = Timing.Median(ptes);
+
+            // 4. 64-byte store + Persist through the sync mapping: the anchor's offsets, batches of 8, a warm-up pass.
+            ArraySegment<byte> src = Timing.AlignedBuffer(64);
+            for (int i = 0; i < 64; i++)
+                src[i] = (byte)(i * 131 + 7);
+            const int k = 8;
+            int n = Timing.Iterations(64, o.IterationPercent) / k;
+            long[] t = new long[n];
+            long[] dst = new long[k];
+            ulong slots = (ulong)((o.FileBytes - 64) / 64);
+            for (int pass = 0; pass < 2; pass++)
+            {
+                var rng = new Timing.XorShift64(o.Seed + 64 + 2);
+                for (int i = 0; i < n; i++)
+                {
+                    for (int j = 0; j < k; j++)
+                        dst[j] = (long)(rng.Next() % slots) * 64;
+                    long t0 = Timing.NowNs();
+                    for (int j = 0; j < k; j++)
+                    {
+                        src.AsSpan().CopyTo(mp.GetSpan(dst[j], 64));
+                        mp.Persist(dst[j], 64);
+                    }
+                    t[i] = Timing.NowNs() - t0;
+                }
+            }
+            d["store_persist_ns"] = Timing.Median(t, n) / k;
+            d["store_persist_smaps"] = mp.Granularity.PmdBytes;
+        }
+
+        // 3. Map + write 2 MiB + persist + unmap, PMD-mappable file against a misaligned one, alternating.
+        ArraySegment<byte> two = Timing.AlignedBuffer((int)Mi2);
+        two.AsSpan().Fill(0x6b);
+        using (DaxMapping g1 = s1.Map(0, Mi2, MapAccess.ReadWrite, MapMode.Sync))
+            d["mwpu_pmd_smaps"] = g1.Granularity.PmdBytes;
+        using (DaxMapping g2 = s2.Map(0, Mi2, MapAccess.ReadWrite, MapMode.Sync))
+            d["mwpu_pte_smaps"] = g2.Granularity.PmdBytes;
+        int nm = Scaled(300, o);
+        long[] ta = new long[nm], tb = new long[nm];
+        for (int pass = 0; pass < 2; pass++)
+        {
+            int n = pass == 0 ? Math.Min(nm, 30) : nm;
+            for (int i = 0; i < n; i++)
+            {
+                ta[i] = MapWritePersistUnmap(s1, two);
+                tb[i] = MapWritePersistUnmap(s2, two);
+            }
+        }
+        d["mwpu_pmd_ns"] = Timing.Median(ta, nm);
+        d["mwpu_pte_ns"] = Timing.Median(tb, nm);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static long MapWritePersistUnmap(DaxFile f, ArraySegment<byte> data)
+    {
+        long t0 = Timing.NowNs();
+        using (DaxMapping m = f.Map(0, data.Count, MapAccess.ReadWrite, MapMode.Sync))
+        {
+            data.AsSpan().CopyTo(m.GetSpan(0, data.Count));
+            m.Persist(0, data.Count);
+        }
+        return Timing.NowNs() - t0;
+    }
+
+    /// <summary>Independent random 8-byte loads over [p, p+length) (length a power of two); millions of loads per second.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static unsafe double RandomLoads(nint p, long length, long count, ulong seed)
+    {
+        ulong mask = (ulong)(length / 8 - 1);
+        ulong s = seed | 1, sum = 0;
+        ulong* b = (ulong*)p;
+        long t0 = Timing.NowNs();
+        for (long i = 0; i < count; i++)
+        {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            sum += b[s & mask];
+        }
+        long ns = Timing.NowNs() - t0;
+        GC.KeepAlive(sum);
+        return count / (double)ns * 1000;
+    }
+
+    /// <summary>Where the run's files live: a huge=always tmpfs mounted for the run (unmounted on dispose, also on
+    /// failure), or a given directory / /dev/shm.</summary>
+    private sealed class Backing : IDisposable
+    {
+        private string? _mounted;
+        private ConsoleCancelEventHandler? _onCancel;
+
+        public required string Directory { get; init; }
+        public required string Description { get; init; }
+        public required bool Huge { get; init; }
+
+        public static Backing Acquire(string? directory, long bytes)
+        {
+            if (directory is not null)
+                return new Backing { Directory = directory, Description = $"{directory} (given with --dir; not mounted by the run)", Huge = HasHugePages(directory) };
+            if (!Environment.IsPrivilegedProcess)
+                return new Backing
+                {
+                    Directory = "/dev/shm",
+                    Description = "/dev/shm: fallback, not root so no huge=always tmpfs could be mounted (no 2 MiB pages: PMD figures show the fallback)",
+                    Huge = HasHugePages("/dev/shm"),
+                };
+            string dir = Path.Combine(Path.GetTempPath(), $"daxfs-bench-map-huge-{Environment.ProcessId}");
+            System.IO.Directory.CreateDirectory(dir);
+            long gib = Math.Max(1, (bytes + (1L << 30) - 1) >> 30);
+            var (code, output) = Anchors.Run("mount", $"-t tmpfs -o huge=always,size={gib}G none {dir}", null, TimeSpan.FromSeconds(30));
+            if (code != 0)
+            {
+                System.IO.Directory.Delete(dir);
+                return new Backing
+                {
+                    Directory = "/dev/shm",
+                    Description = $"/dev/shm: fallback, mounting a huge=always tmpfs failed ({output.Trim()})",
+                    Huge = HasHugePages("/dev/shm"),
+                };
+            }
+            var b = new Backing { Directory = dir, Description = $"tmpfs huge=always,size={gib}G mounted at {dir} for this run", Huge = true };
+            b._mounted = dir;
+            b._onCancel = (_, _) => b.Dispose();
+            Console.CancelKeyPress += b._onCancel;
+            return b;
+        }
+
+        /// <summary>Whether files created under <paramref name="dir"/> get huge pages (a tmpfs mounted huge=always or
+        /// within_size, from /proc/mounts).</summary>
+        private static bool HasHugePages(string dir)
+        {
+            try
+            {
+                string full = Path.GetFullPath(dir).TrimEnd('/');
+                string best = "";
+                bool huge = false;
+                foreach (string line in File.ReadLines("/proc/mounts"))
+                {
+                    string[] f = line.Split(' ');
+                    if (f.Length < 4 || f[2] != "tmpfs")
+                        continue;
+                    string mp = f[1].TrimEnd('/');
+                    if ((full == mp || full.StartsWith(mp + "/", StringComparison.Ordinal) || mp.Length == 0) && mp.Length >= best.Length)
+                    {
+                        best = mp;
+                        huge = f[3].Contains("huge=always", StringComparison.Ordinal) || f[3].Contains("huge=within_size", StringComparison.Ordinal);
+                    }
+                }
+                return huge;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+
+        public void Dispose()
+        {
+            string? dir = Interlocked.Exchange(ref _mounted, null);
+            if (dir is null)
+                return;
+            if (_onCancel is not null)
+                Console.CancelKeyPress -= _onCancel;
+            var (code, _) = Anchors.Run("umount", dir, null, TimeSpan.FromSeconds(30));
+            if (code != 0)
+                Anchors.Run("umount", $"-l {dir}", null, TimeSpan.FromSeconds(30));
+            try
+            {
+                System.IO.Directory.Delete(dir);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
