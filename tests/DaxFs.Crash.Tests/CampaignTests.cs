@@ -16,7 +16,9 @@ public class CampaignTests(ITestOutputHelper output)
     [Fact]
     public void BoundedCampaignFindsNoViolation()
     {
-        ulong seed = Environment.GetEnvironmentVariable("DAXFS_CRASH_SEED") is { } s ? ulong.Parse(s) : (ulong)DateTime.UtcNow.Ticks % 100_000;
+        // A fixed seed, so that CI judges the code and not the luck of the draw; long campaigns explore other seeds
+        // (daxfs crashtest --seed S). DAXFS_CRASH_SEED picks another one here.
+        ulong seed = Environment.GetEnvironmentVariable("DAXFS_CRASH_SEED") is { } s ? ulong.Parse(s) : 20261126;
         var o = new CampaignOptions { Seed = seed, MaxStates = 20_000, Time = TimeSpan.FromMinutes(5) };
         var r = Campaign.Run(o);
         output.WriteLine(Describe(r) + " (rerun with DAXFS_CRASH_SEED=" + seed + ")");
