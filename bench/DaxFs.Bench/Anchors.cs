@@ -38,6 +38,32 @@ public static class Anchors
         return binary;
     }
 
+    /// <summary>Runs the PMDK anchor <paramref name="binary"/> on its own file <paramref name="path"/> (deleted before
+    /// and after) with <paramref name="args"/> after the path and <c>PMEM_IS_PMEM_FORCE=1</c>; returns its
+    /// "metric size value" lines as "metric size" to value. A failed run throws <see cref="BenchException"/>.</summary>
+    public static Dictionary<string, double> RunPmdk(string binary, string path, string args, TimeSpan timeout)
+    {
+        File.Delete(path);
+        try
+        {
+            var (code, output) = Run(binary, $"{path} {args}", new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, timeout);
+            if (code != 0)
+                throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
+            var d = new Dictionary<string, double>();
+            foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] f = line.Split(' ');
+                if (f.Length == 3)
+                    d[$"{f[0]} {f[1]}"] = double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            return d;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>Runs a program to completion and returns its exit code and combined output.</summary>
     public static (int Code, string Output) Run(string file, string args, IDictionary<string, string>? env, TimeSpan timeout)
     {

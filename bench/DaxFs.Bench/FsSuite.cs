@@ -83,20 +83,7 @@ public static class FsSuite
     private static Dictionary<string, double> RunPmdk(string binary, FsSuiteOptions o)
     {
         string path = Path.Combine(o.Directory, $"daxfs-bench-fs-pmdk-{Environment.ProcessId}.img");
-        File.Delete(path);
-        var (code, output) = Anchors.Run(binary, $"{path} {1L << 30} {Math.Max(1, o.IterationPercent / 3)} {o.Seed}",
-            new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, TimeSpan.FromMinutes(10));
-        File.Delete(path);
-        if (code != 0)
-            throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
-        var d = new Dictionary<string, double>();
-        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string[] f = line.Split(' ');
-            if (f.Length == 3)
-                d[$"{f[0]} {f[1]}"] = double.Parse(f[2], CultureInfo.InvariantCulture);
-        }
-        return d;
+        return Anchors.RunPmdk(binary, path, $"{1L << 30} {Math.Max(1, o.IterationPercent / 3)} {o.Seed}", TimeSpan.FromMinutes(10));
     }
 
     private static Dictionary<string, double> ParsePairs(string output)

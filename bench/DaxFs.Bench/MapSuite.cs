@@ -156,26 +156,7 @@ public static class MapSuite
     private static Dictionary<string, double> RunAnchor(string binary, string dir, MapSuiteOptions o)
     {
         string path = Path.Combine(dir, $"daxfs-bench-map-anchor-{Environment.ProcessId}.img");
-        File.Delete(path);
-        try
-        {
-            var (code, output) = Anchors.Run(binary, $"{path} {o.FileBytes} {o.IterationPercent} {o.Seed} store_persist",
-                new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, TimeSpan.FromMinutes(5));
-            if (code != 0)
-                throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
-            var d = new Dictionary<string, double>();
-            foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] f = line.Split(' ');
-                if (f.Length == 3)
-                    d[$"{f[0]} {f[1]}"] = double.Parse(f[2], CultureInfo.InvariantCulture);
-            }
-            return d;
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        return Anchors.RunPmdk(binary, path, $"{o.FileBytes} {o.IterationPercent} {o.Seed} store_persist", TimeSpan.FromMinutes(5));
     }
 
     /// <summary>One volume with the given dirty-tracking policy: the async-mapping figures; on the extent-policy

@@ -81,20 +81,7 @@ public static class PmemSuite
     private static Dictionary<string, double> RunAnchor(string binary, PmemSuiteOptions o)
     {
         string path = Path.Combine(o.Directory, $"daxfs-bench-anchor-{Environment.ProcessId}.img");
-        File.Delete(path);
-        var (code, output) = Anchors.Run(binary, $"{path} {o.DeviceBytes} {o.IterationPercent} {o.Seed}",
-            new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, TimeSpan.FromMinutes(10));
-        File.Delete(path);
-        if (code != 0)
-            throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
-        var d = new Dictionary<string, double>();
-        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string[] f = line.Split(' ');
-            if (f.Length == 3)
-                d[$"{f[0]} {f[1]}"] = double.Parse(f[2], CultureInfo.InvariantCulture);
-        }
-        return d;
+        return Anchors.RunPmdk(binary, path, $"{o.DeviceBytes} {o.IterationPercent} {o.Seed}", TimeSpan.FromMinutes(10));
     }
 
     /// <summary>The DaxFS side: the same measurements, in the same order, on a device of the same size.</summary>
