@@ -52,13 +52,8 @@ public sealed class Recovery : IDisposable
 
     /// <summary>Recovers the crash state "<paramref name="persisted"/> image + <paramref name="words"/>": mounts it,
     /// reads its state (keeping the bytes of <paramref name="keepContentOf"/>), fsck, and uses it when
-    /// <paramref name="useIt"/>.</summary>
-    public Recovered Check(ReadOnlySpan<byte> persisted, IEnumerable<InFlightWord> words, bool useIt, string? keepContentOf) =>
-        Check(persisted, null, words, useIt, keepContentOf);
-
-    /// <summary>As <see cref="Check(ReadOnlySpan{byte}, IEnumerable{InFlightWord}, bool, string?)"/>, for a persisted image
-    /// that <paramref name="owner"/> changes only when <paramref name="generation"/> changes: states of one crash point
-    /// then rewrite only the pages the previous recovery stored into.</summary>
+    /// <paramref name="useIt"/>. The image changes only when <paramref name="owner"/> or <paramref name="generation"/>
+    /// does: states of one crash point then rewrite only the pages the previous recovery stored into.</summary>
     public Recovered Check(object owner, long generation, ReadOnlySpan<byte> persisted, IEnumerable<InFlightWord> words, bool useIt,
         string? keepContentOf)
     {

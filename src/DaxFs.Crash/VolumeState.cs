@@ -7,10 +7,10 @@ namespace DaxFs.Crash;
 public sealed record NodeState(ulong Ino, uint Mode, uint Nlink, uint Uid, uint Gid, long Size, long Blocks, string? Target,
     byte[]? Content, ulong ContentHash, string Xattrs)
 {
-    /// <summary>Whether two nodes are the same, ignoring <paramref name="ignoreBlocks"/>.</summary>
-    public bool SameAs(NodeState o, bool ignoreBlocks = false) =>
+    /// <summary>Whether two nodes are the same.</summary>
+    public bool SameAs(NodeState o) =>
         Ino == o.Ino && Mode == o.Mode && Nlink == o.Nlink && Uid == o.Uid && Gid == o.Gid && Size == o.Size
-        && (ignoreBlocks || Blocks == o.Blocks) && Target == o.Target && ContentHash == o.ContentHash && Xattrs == o.Xattrs;
+        && Blocks == o.Blocks && Target == o.Target && ContentHash == o.ContentHash && Xattrs == o.Xattrs;
 
     /// <inheritdoc/>
     public override string ToString() =>

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace DaxFs.Crash;
 
 /// <summary>One step of a workload: a call (or a short fixed sequence, such as map + store + persist + unmap) on a
@@ -150,7 +148,4 @@ public static class Ops
 
     /// <summary>A symlink target longer than the inode's inline area (stored in a block).</summary>
     public static string LongTarget => "../" + string.Concat(Enumerable.Repeat("long-target/", 30)) + "end";
-
-    /// <summary>Decodes a path into UTF-8 (for callers that want bytes).</summary>
-    public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 }
