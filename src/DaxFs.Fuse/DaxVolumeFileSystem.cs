@@ -11,13 +11,42 @@ public sealed class DaxVolumeFileSystem : FuseFileSystemBase
     private readonly DaxVolume _v;
     private readonly ConcurrentDictionary<ulong, long> _lookups = new();
     private readonly nint _base;
+    private readonly FuseDataCaching _asked;
+    private FuseOpenFlags _openFlags;
 
-    /// <summary>Serves <paramref name="volume"/>.</summary>
-    public DaxVolumeFileSystem(DaxVolume volume)
+    /// <summary>Serves <paramref name="volume"/>; <paramref name="caching"/> says whether file data goes through the
+    /// kernel's page cache (default: it does not, where the kernel allows that).</summary>
+    public DaxVolumeFileSystem(DaxVolume volume, FuseDataCaching caching = FuseDataCaching.Auto)
     {
         ArgumentNullException.ThrowIfNull(volume);
+        if (!Enum.IsDefined(caching))
+            throw new ArgumentOutOfRangeException(nameof(caching), caching, "not a FuseDataCaching value");
         _v = volume;
         _base = volume.Device.BaseAddress;
+        _asked = caching;
+        DataCaching = caching == FuseDataCaching.Kernel ? FuseDataCaching.Kernel : FuseDataCaching.Direct;
+    }
+
+    /// <summary>How file data is served once INIT is done: <see cref="FuseDataCaching.Direct"/> (every read and write
+    /// of a regular file reaches the daemon; no second copy of the media in the page cache) or
+    /// <see cref="FuseDataCaching.Kernel"/>.</summary>
+    public FuseDataCaching DataCaching { get; private set; }
+
+    /// <summary>Why <see cref="FuseDataCaching.Auto"/> chose the kernel's page cache (null when it did not).</summary>
+    public string? DataCachingFallback { get; private set; }
+
+    /// <inheritdoc/>
+    public override void Init(FuseConnectionInfo connection)
+    {
+        // Direct I/O files can be mmap'ed MAP_SHARED only with FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6); without it a
+        // program's shared mapping would fail with ENODEV, so Auto keeps the page cache there.
+        bool mmapOk = connection.Flags.HasFlag(FuseInitFlags.DirectIoAllowMmap);
+        if (_asked == FuseDataCaching.Auto && !mmapOk)
+        {
+            DataCaching = FuseDataCaching.Kernel;
+            DataCachingFallback = "the kernel does not offer FUSE_DIRECT_IO_ALLOW_MMAP (Linux < 6.6): shared mmap of a direct-I/O file would fail";
+        }
+        _openFlags = DataCaching == FuseDataCaching.Direct ? FuseOpenFlags.DirectIo | FuseOpenFlags.ParallelDirectWrites : FuseOpenFlags.None;
     }
 
     /// <inheritdoc/>
@@ -173,14 +202,14 @@ public sealed class DaxVolumeFileSystem : FuseFileSystemBase
         InodeAttributes a = _v.GetAttributes(ino);
         if (a.IsDirectory)
             throw new DaxFsException(Errno.EISDIR, $"inode {ino} is a directory");
-        return new FuseOpenResult(ino);
+        return new FuseOpenResult(ino, _openFlags);
     }
 
     /// <inheritdoc/>
     public override FuseCreateResult Create(FuseRequestContext context, ulong parent, string name, uint mode, uint umask, int flags)
     {
         FuseEntry e = Entry(_v.CreateFile(parent, B(name), mode, context.Uid, context.Gid));
-        return new FuseCreateResult(e, new FuseOpenResult(e.Attributes.Ino));
+        return new FuseCreateResult(e, new FuseOpenResult(e.Attributes.Ino, _openFlags));
     }
 
     /// <inheritdoc/>
@@ -316,4 +345,19 @@ public sealed class DaxVolumeFileSystem : FuseFileSystemBase
         }
         return done;
     }
+}
+
+/// <summary>FuseDataCaching -- whether a FUSE mount's file data also lives in the kernel's page cache.</summary>
+public enum FuseDataCaching
+{
+    /// <summary><see cref="Direct"/> where the kernel can still give programs shared mappings of such files
+    /// (FUSE_DIRECT_IO_ALLOW_MMAP), else <see cref="Kernel"/>.</summary>
+    Auto,
+    /// <summary>FOPEN_DIRECT_IO: reads are copied once, from the media into the program's buffer; writes once from the
+    /// program's buffer to the daemon, once to the media; nothing is held twice in DRAM. Re-reads always reach the
+    /// daemon.</summary>
+    Direct,
+    /// <summary>The kernel's page cache in front of the daemon (a re-read of cached data never leaves the kernel;
+    /// writes are copied into the cache as well, and the data is held twice).</summary>
+    Kernel,
 }

@@ -9,7 +9,7 @@ internal sealed partial class FuseDispatcher
     /// asked: every write must reach the media through the file system, in order.</summary>
     internal const FuseInitFlags Wanted = FuseInitFlags.AsyncRead | FuseInitFlags.BigWrites |
         FuseInitFlags.DoReaddirplus | FuseInitFlags.ParallelDirops | FuseInitFlags.MaxPages |
-        FuseInitFlags.CacheSymlinks | FuseInitFlags.AsyncDio;
+        FuseInitFlags.CacheSymlinks | FuseInitFlags.AsyncDio | FuseInitFlags.DirectIoAllowMmap;
 
     private const ushort MaxBackground = 64, CongestionThreshold = 48;
 

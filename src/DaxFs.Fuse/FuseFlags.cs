@@ -77,6 +77,8 @@ public enum FuseInitFlags : ulong
     SecurityCtx = 1UL << 32,
     /// <summary>FUSE_HAS_INODE_DAX (flags2 bit 1).</summary>
     HasInodeDax = 1UL << 33,
+    /// <summary>FUSE_DIRECT_IO_ALLOW_MMAP: shared mmap of a file opened with FOPEN_DIRECT_IO.</summary>
+    DirectIoAllowMmap = 1UL << 36,
 }
 
 /// <summary>FuseSetAttrFields -- which fields of a SETATTR request are valid (the FATTR_* bits).</summary>

@@ -22,13 +22,15 @@ public class DispatcherTests
             FuseInitFlags.ParallelDirops | FuseInitFlags.MaxPages | FuseInitFlags.CacheSymlinks |
             FuseInitFlags.AsyncDio | FuseInitFlags.ExportSupport | FuseInitFlags.InitExt;
         Assert.Equal(expected, flags);
+        // flags2: FUSE_DIRECT_IO_ALLOW_MMAP (bit 36) is wanted, so that direct-I/O files can still be mapped shared.
+        Assert.Equal(expected | FuseInitFlags.DirectIoAllowMmap, flags | (FuseInitFlags)((ulong)init.Flags2 << 32));
         Assert.False(flags.HasFlag(FuseInitFlags.WritebackCache)); // the kernel offers it (0x73fffffb has bit 16)
         Assert.Equal((7u, 38u, 131072u), (init.Major, init.Minor, init.MaxReadahead));
-        Assert.Equal((1u << 20, (ushort)256, 0u, 1u), (init.MaxWrite, init.MaxPages, init.Flags2, init.TimeGran));
+        Assert.Equal((1u << 20, (ushort)256, 1u << 4, 1u), (init.MaxWrite, init.MaxPages, init.Flags2, init.TimeGran));
         Assert.True(h.Fs.InitCalled);
         Assert.Equal(45u, h.Fs.Connection.KernelMinor);
         Assert.Equal(38u, h.Fs.Connection.ProtocolMinor);
-        Assert.Equal(expected, h.Fs.Connection.Flags);
+        Assert.Equal(expected | FuseInitFlags.DirectIoAllowMmap, h.Fs.Connection.Flags);
         Assert.True(h.Dispatcher.InitCompleted.IsSet);
     }
 

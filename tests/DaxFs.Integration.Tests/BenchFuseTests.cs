@@ -46,6 +46,7 @@ public sealed class BenchFuseTests(ITestOutputHelper output)
             Assert.Equal("IOPS", results["randwrite_4KiB_qd16x4"].GetProperty("unit").GetString());
             Assert.Equal(JsonValueKind.Null, results["randread_4KiB_qd1"].GetProperty("target").ValueKind);
             Assert.Contains("fio-", root.GetProperty("environment").GetProperty("fio").GetString(), StringComparison.Ordinal);
+            Assert.Contains("file data by direct I/O", root.GetProperty("environment").GetProperty("mount").GetString(), StringComparison.Ordinal);
             // Nothing left behind: no mount, no volume, no tmpfs directory.
             Assert.DoesNotContain(File.ReadLines("/proc/self/mounts"), l => l.Contains("daxfs-bench", StringComparison.Ordinal));
             Assert.Empty(Directory.EnumerateFileSystemEntries("/dev/shm", "daxfs-bench-fuse-*"));

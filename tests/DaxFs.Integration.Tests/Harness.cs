@@ -222,15 +222,19 @@ internal sealed class TestVolume : IDisposable
 
     public FuseMount? FuseMount => _mount;
 
+    /// <summary>The node layer of the in-process mount.</summary>
+    public DaxVolumeFileSystem? FileSystem { get; private set; }
+
     /// <summary>A path under the mount point.</summary>
     public string M(string relative) => Path.Combine(MountPoint, relative);
 
     /// <summary>Mounts in this process.</summary>
-    public void MountInProcess(bool allowOther = false, int threads = 4)
+    public void MountInProcess(bool allowOther = false, int threads = 4, FuseDataCaching caching = FuseDataCaching.Auto)
     {
         Assert.Null(_mount);
         _volume = DaxVolume.Open(Image, new PmemOpenOptions { EmulatePmem = true });
-        _mount = DaxFs.Fuse.FuseMount.Mount(MountPoint, new DaxVolumeFileSystem(_volume), new FuseMountOptions
+        FileSystem = new DaxVolumeFileSystem(_volume, caching);
+        _mount = DaxFs.Fuse.FuseMount.Mount(MountPoint, FileSystem, new FuseMountOptions
         {
             FsName = Image, AllowOther = allowOther, Threads = threads, Log = new OutputWriter(_output),
         });

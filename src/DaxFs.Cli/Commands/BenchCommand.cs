@@ -74,9 +74,10 @@ public static class BenchCommand
         });
         cmd.Subcommands.Add(map);
 
+        var caching = new Option<string>("--data") { Description = "how the mount serves file data: auto (direct I/O where the kernel allows), direct, kernel (page cache)", DefaultValueFactory = _ => "auto" };
         var fuse = new Command("fuse", "fio through a DaxFS FUSE mount (in this process, emulated pmem) vs the same jobs on a kernel tmpfs directory")
         {
-            json, rounds, quick, dir,
+            json, rounds, quick, dir, caching,
         };
         fuse.SetAction(r =>
         {
@@ -84,7 +85,14 @@ public static class BenchCommand
             if (n < 1)
                 throw new UsageException("--rounds must be at least 1");
             bool q = r.GetValue(quick);
-            var options = new FuseSuiteOptions(MountForBench, Directory: r.GetValue(dir)!, Rounds: q ? 1 : Math.Min(n, 3), Quick: q);
+            var mode = r.GetValue(caching) switch
+            {
+                "direct" => DaxFs.Fuse.FuseDataCaching.Direct,
+                "kernel" => DaxFs.Fuse.FuseDataCaching.Kernel,
+                "auto" => DaxFs.Fuse.FuseDataCaching.Auto,
+                var other => throw new UsageException($"--data must be auto, direct or kernel, not '{other}'"),
+            };
+            var options = new FuseSuiteOptions((mp, v) => MountForBench(mp, v, mode), Directory: r.GetValue(dir)!, Rounds: q ? 1 : Math.Min(n, 3), Quick: q);
             return Report(Run("fuse", p => FuseSuite.Run(options, p)), r.GetValue(json));
         });
         cmd.Subcommands.Add(fuse);
@@ -92,8 +100,13 @@ public static class BenchCommand
     }
 
     /// <summary>Mounts <paramref name="volume"/> on <paramref name="mountPoint"/> in this process for `bench fuse`.</summary>
-    public static IDisposable MountForBench(string mountPoint, DaxVolume volume) =>
-        DaxFs.Fuse.FuseMount.Mount(mountPoint, new DaxFs.Fuse.DaxVolumeFileSystem(volume), new DaxFs.Fuse.FuseMountOptions { FsName = "daxfs-bench" });
+    public static (IDisposable Mount, string DataPath) MountForBench(string mountPoint, DaxVolume volume, DaxFs.Fuse.FuseDataCaching caching)
+    {
+        var fs = new DaxFs.Fuse.DaxVolumeFileSystem(volume, caching);
+        var mount = DaxFs.Fuse.FuseMount.Mount(mountPoint, fs, new DaxFs.Fuse.FuseMountOptions { FsName = "daxfs-bench" });
+        return (mount, fs.DataCaching == DaxFs.Fuse.FuseDataCaching.Direct ? "direct I/O (FOPEN_DIRECT_IO)" :
+            "the kernel's page cache" + (fs.DataCachingFallback is { } why ? $" ({why})" : ""));
+    }
 
     /// <summary>Runs a suite under a progress bar (plain lines when the output is not a terminal).</summary>
     private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body)

@@ -21,7 +21,7 @@ public static class MountCommands
         var mountPoint = new Argument<string>("MOUNTPOINT") { Description = $"directory to mount on (created if missing; default {DefaultMountPoint})", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => DefaultMountPoint };
         var foreground = new Option<bool>("--foreground", "-f") { Description = "serve in this process until unmounted (default: start a daemon and return once mounted)" };
         var emulate = new Option<bool>("--emulate-pmem") { Description = "treat a file on tmpfs as pmem (calls durable on return); the default for volumes under /dev/shm" };
-        var options = new Option<string[]>("-o") { Description = "mount options: sync (every call durable on return on Page devices), allow_other, ro", AllowMultipleArgumentsPerToken = true };
+        var options = new Option<string[]>("-o") { Description = "mount options: sync (every call durable on return on Page devices), allow_other, ro, direct_io (file data never in the kernel's page cache; the default where the kernel allows shared mmap of such files), kernel_cache (the page cache in front of the daemon: faster re-reads of small cached data, every byte held twice)", AllowMultipleArgumentsPerToken = true };
         var size = new Option<string?>("--size") { Description = "size of a volume created by this mount (default 1G)" };
         var threads = new Option<int>("--threads") { Description = "FUSE worker threads", DefaultValueFactory = _ => 4 };
         var cmd = new Command("mount", "mount a volume with FUSE so that every program can use it; unmount with daxfs umount MOUNTPOINT")
@@ -45,11 +45,12 @@ public static class MountCommands
         return cmd;
     }
 
-    private sealed record Opts(bool Sync, bool AllowOther, bool ReadOnly);
+    private sealed record Opts(bool Sync, bool AllowOther, bool ReadOnly, DaxFs.Fuse.FuseDataCaching Caching);
 
     private static Opts ParseOptions(string[] raw)
     {
         bool sync = false, other = false, ro = false;
+        var caching = DaxFs.Fuse.FuseDataCaching.Auto;
         foreach (string o in raw.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries)))
         {
             switch (o)
@@ -57,11 +58,13 @@ public static class MountCommands
                 case "sync": sync = true; break;
                 case "allow_other": other = true; break;
                 case "ro": ro = true; break;
+                case "direct_io": caching = DaxFs.Fuse.FuseDataCaching.Direct; break;
+                case "kernel_cache": caching = DaxFs.Fuse.FuseDataCaching.Kernel; break;
                 case "rw" or "async" or "defaults": break;
-                default: throw new UsageException($"unknown mount option '{o}' (known: sync, allow_other, ro)");
+                default: throw new UsageException($"unknown mount option '{o}' (known: sync, allow_other, ro, direct_io, kernel_cache)");
             }
         }
-        return new Opts(sync, other, ro);
+        return new Opts(sync, other, ro, caching);
     }
 
     /// <summary>Serves the volume until unmounted (SIGINT/SIGTERM unmount cleanly).</summary>
@@ -90,13 +93,15 @@ public static class MountCommands
             // detaches it and mounts in its place.
             if (!FuseMount.IsStale(mp) && !Directory.Exists(mp))
                 Directory.CreateDirectory(mp);
-            var fs = new DaxVolumeFileSystem(volume);
+            var fs = new DaxVolumeFileSystem(volume, o.Caching);
             using var mount = FuseMount.Mount(mp, fs, new FuseMountOptions
             {
                 FsName = vol, AllowOther = o.AllowOther, ReadOnly = o.ReadOnly, Threads = threads,
             });
             using var signals = mount.HandleTerminationSignals();
-            Console.Error.WriteLine($"{MountedPrefix}{vol} mounted on {mp} ({volume.Device.Granularity}); daxfs umount {mp} to unmount");
+            if (fs.DataCachingFallback is { } why)
+                Console.Error.WriteLine($"daxfs mount: file data goes through the kernel's page cache: {why}");
+            Console.Error.WriteLine($"{MountedPrefix}{vol} mounted on {mp} ({volume.Device.Granularity}, {(fs.DataCaching == DaxFs.Fuse.FuseDataCaching.Direct ? "direct I/O" : "kernel page cache")}); daxfs umount {mp} to unmount");
             mount.WaitForUnmount();
         }
         Console.Error.WriteLine($"daxfs mount: {mp} unmounted, {vol} closed cleanly");
