@@ -11,7 +11,7 @@ namespace DaxFs.Pmem;
 /// headers predate them.</summary>
 /// <remarks>Write protection splits 2 MiB mappings into 4 KiB ones. Here (Linux 6.18) it works on shmem (tmpfs, memfd)
 /// and on ordinary files; <see cref="TryOpen"/> and <see cref="Track"/> say why when the kernel refuses.</remarks>
-public sealed unsafe class PageWriteTracker : IDisposable
+public sealed unsafe class PageWriteTracker : IPageWriteTracker
 {
     private const ulong UFFD_API = 0xAA;
     private const ulong UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1UL << 12;

@@ -127,7 +127,7 @@ public sealed record MountOptions
     /// <summary>Make every mutating call durable on return on Page devices too (msync per call).</summary>
     public bool Sync { get; init; }
 
-    /// <summary>How async mappings' dirty data is found at fsync (default: extents; Page falls back to extents, saying
-    /// why, where the kernel or the backing cannot write-protect).</summary>
+    /// <summary>How async mappings' dirty data is found at fsync (default: extents; Page and PageFault fall back to
+    /// extents, saying why, where the kernel or the backing cannot write-protect).</summary>
     public DirtyTracking DirtyTracking { get; init; } = DirtyTracking.Extent;
 }

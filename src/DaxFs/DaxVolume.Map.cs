@@ -17,7 +17,7 @@ public sealed partial class DaxVolume
     private int _backingHuge = -1;             // -1 unknown, 0 no, 1 yes: does the device give 2 MiB pages?
     private DirtyExtentTracker? _mapTracker;   // extents under async writable mappings
     private readonly Dictionary<int, int> _extentUsers = [];
-    private PageWriteTracker? _writeTracker;
+    private IPageWriteTracker? _writeTracker;
     private string? _pageTrackingUnavailable;
 
     /// <summary>Counters of the mapping path (PMD units, PTE pages, fallbacks by reason).</summary>
@@ -30,7 +30,7 @@ public sealed partial class DaxVolume
         get
         {
             EnsureDirtyTracking();
-            return _writeTracker is not null ? DirtyTracking.Page : DirtyTracking.Extent;
+            return _writeTracker is not null && _pageTrackingUnavailable is null ? _options.DirtyTracking : DirtyTracking.Extent;
         }
     }
 
@@ -307,7 +307,7 @@ public sealed partial class DaxVolume
 
     private void EnsureDirtyTracking()
     {
-        if (_options.DirtyTracking != DirtyTracking.Page || _writeTracker is not null || _pageTrackingUnavailable is not null)
+        if (_options.DirtyTracking == DirtyTracking.Extent || _writeTracker is not null || _pageTrackingUnavailable is not null)
             return;
         lock (_mapLock)
         {
@@ -318,7 +318,8 @@ public sealed partial class DaxVolume
                 _pageTrackingUnavailable = "userfaultfd write protection does not apply to DAX mappings (device-dax or MAP_SYNC files)";
                 return;
             }
-            _writeTracker = PageWriteTracker.TryOpen(out string why);
+            string why;
+            _writeTracker = _options.DirtyTracking == DirtyTracking.PageFault ? PageFaultLog.TryOpen(out why) : PageWriteTracker.TryOpen(out why);
             if (_writeTracker is null)
                 _pageTrackingUnavailable = why;
         }

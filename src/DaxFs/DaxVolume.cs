@@ -259,6 +259,8 @@ public sealed partial class DaxVolume : IDisposable
         }
         finally
         {
+            // Closing the write tracker releases its protected ranges: stores through mappings left open go on freely.
+            _writeTracker?.Dispose();
             if (_ownsDevice)
                 _dev.Dispose();
         }

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace DaxFs.Bench.Tests;
 
-/// <summary>The map suite runs end to end (PMDK anchor built with gcc + libpmem, both dirty-tracking policies, PMD and
+/// <summary>The map suite runs end to end (PMDK anchor built with gcc + libpmem, all three dirty-tracking policies, PMD and
 /// PTE mappings) and reports every figure with its anchor, ratio and the backing it ran on. A smoke run: tiny files,
 /// few iterations, no performance assertion.</summary>
 public class MapSuiteTests
@@ -16,7 +16,7 @@ public class MapSuiteTests
         var report = MapSuite.Run(o);
         Assert.Equal("map", report.Suite);
         var expected = new List<string>();
-        foreach (string p in new[] { "extent", "page" })
+        foreach (string p in new[] { "extent", "page", "pagefault" })
         {
             expected.AddRange([
                 $"flush_whole_mapping_8MiB_{p}_volume", $"fsync_one_4KiB_{p}", $"fsync_one_4KiB_{p}_8MiB_vs_2MiB_mapping",
@@ -25,7 +25,7 @@ public class MapSuiteTests
             expected.AddRange(MapSuite.CurveSizes.Where(s => s <= o.FileBytes).Select(s => $"fsync_dirty_{Timing.SizeName(s)}_{p}"));
         }
         expected.AddRange([
-            "fsync_one_4KiB_page_vs_target",
+            "fsync_one_4KiB_page_vs_target", "fsync_one_4KiB_pagefault_vs_target",
             "random_load_8B_pmd", "random_load_8B_pmd_mapped_bytes_pmd", "random_load_8B_pmd_mapped_bytes_pte",
             "map_write_persist_unmap_2MiB_pmd", "map_write_persist_unmap_2MiB_pmd_latency", "map_write_persist_unmap_2MiB_pte_latency",
             "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd", "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte",
@@ -49,8 +49,9 @@ public class MapSuiteTests
             }
         }
         // Every target of the issue is judged.
-        foreach (string name in new[] { "fsync_one_4KiB_page_vs_target", "fsync_one_4KiB_extent_8MiB_vs_2MiB_mapping",
-                     "fsync_one_4KiB_page_8MiB_vs_2MiB_mapping", "random_load_8B_pmd", "map_write_persist_unmap_2MiB_pmd", "store_persist_64B" })
+        foreach (string name in new[] { "fsync_one_4KiB_page_vs_target", "fsync_one_4KiB_pagefault_vs_target",
+                     "fsync_one_4KiB_extent_8MiB_vs_2MiB_mapping", "fsync_one_4KiB_page_8MiB_vs_2MiB_mapping",
+                     "fsync_one_4KiB_pagefault_8MiB_vs_2MiB_mapping", "random_load_8B_pmd", "map_write_persist_unmap_2MiB_pmd", "store_persist_64B" })
             Assert.NotNull(report.Results.Single(r => r.Name == name).Met);
         // The misaligned file really is PTE-mapped; on huge pages the aligned one is PMD-mapped (read back from smaps).
         Assert.Equal(0, report.Results.Single(r => r.Name == "random_load_8B_pmd_mapped_bytes_pte").Value);
@@ -61,7 +62,7 @@ public class MapSuiteTests
         using var doc = JsonDocument.Parse(report.ToJson());
         Assert.Equal("map", doc.RootElement.GetProperty("suite").GetString());
         var env = doc.RootElement.GetProperty("environment");
-        foreach (string key in new[] { "backing", "huge_pages", "extent_policy", "page_policy", "map_statistics", "file_bytes" })
+        foreach (string key in new[] { "backing", "huge_pages", "extent_policy", "page_policy", "pagefault_policy", "map_statistics", "file_bytes" })
             Assert.True(env.TryGetProperty(key, out _), $"JSON environment lacks '{key}'");
         foreach (var r in doc.RootElement.GetProperty("results").EnumerateArray())
             foreach (string key in new[] { "name", "unit", "value", "anchor", "anchor_value", "ratio", "target", "met" })

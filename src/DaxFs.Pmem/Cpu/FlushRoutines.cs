@@ -34,32 +34,52 @@ internal static unsafe class FlushRoutines
         return (delegate* unmanaged[SuppressGCTransition]<byte*, nuint, void>)(Page.Value + slot * RoutineSize);
     }
 
-    /// <summary>Writes the three routines into a fresh page and makes it read+execute (never write+execute).</summary>
+    /// <summary>Writes the three routines into a fresh read+execute page.</summary>
     private static nint Emit()
     {
-        const int size = 4096;
-        nint page = Libc.MMap(0, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
-        if (page == Libc.MAP_FAILED)
-        {
-            var (errno, text) = Libc.LastError();
-            throw new PmemException($"cannot allocate a page for the cache-flush routines: mmap failed with {text}", errno);
-        }
-        var code = new Span<byte>((void*)page, size);
-        code.Fill(0xCC); // int3 everywhere else
+        var code = new byte[3 * RoutineSize];
+        code.AsSpan().Fill(0xCC); // int3 everywhere else
         byte[][] bodies = [ClwbRax, ClflushOptRax, ClflushRax];
         for (int i = 0; i < bodies.Length; i++)
         {
-            Span<byte> r = code.Slice(i * RoutineSize, RoutineSize);
+            Span<byte> r = code.AsSpan(i * RoutineSize, RoutineSize);
             Prologue.CopyTo(r);
             bodies[i].CopyTo(r[Prologue.Length..]);
             Epilogue.CopyTo(r[(Prologue.Length + 4)..]);
         }
+        return ExecutablePage.Create(code, "the cache-flush routines");
+    }
+}
+
+/// <summary>ExecutablePage -- machine code of our own in a fresh page that is written, then made read+execute (never
+/// write+execute at once).</summary>
+internal static unsafe class ExecutablePage
+{
+    /// <summary>A page holding <paramref name="code"/> (int3 after it); <paramref name="what"/> names it in errors.</summary>
+    public static nint Create(ReadOnlySpan<byte> code, string what)
+    {
+        const int size = 4096;
+        if (code.Length > size)
+            throw new ArgumentException($"{what}: {code.Length} bytes do not fit in a page", nameof(code));
+        nint page = Libc.MMap(0, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        if (page == Libc.MAP_FAILED)
+        {
+            var (errno, text) = Libc.LastError();
+            throw new PmemException($"cannot allocate a page for {what}: mmap failed with {text}", errno);
+        }
+        var span = new Span<byte>((void*)page, size);
+        span.Fill(0xCC);
+        code.CopyTo(span);
         if (Libc.MProtect(page, size, Libc.PROT_READ | Libc.PROT_EXEC) != 0)
         {
             var (errno, text) = Libc.LastError();
-            throw new PmemException($"cannot make the cache-flush routines executable: mprotect failed with {text} " +
+            Libc.MUnmap(page, size);
+            throw new PmemException($"cannot make {what} executable: mprotect failed with {text} " +
                 "(is the process forbidden to create executable memory?)", errno);
         }
         return page;
     }
+
+    /// <summary>Releases a page from <see cref="Create"/>.</summary>
+    public static void Free(nint page) => Libc.MUnmap(page, 4096);
 }

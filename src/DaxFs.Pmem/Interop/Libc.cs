@@ -83,6 +83,25 @@ internal static unsafe partial class Libc
     internal const long SYS_userfaultfd = 323; // x86-64
     internal const int O_NONBLOCK = 0x800;
 
+    /// <summary>eventfd -- a counter descriptor that polls readable once written.</summary>
+    [LibraryImport(LibC, EntryPoint = "eventfd", SetLastError = true)]
+    internal static partial int EventFd(uint initval, int flags);
+
+    internal const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
+
+    /// <summary>write -- bytes to a descriptor.</summary>
+    [LibraryImport(LibC, EntryPoint = "write", SetLastError = true)]
+    internal static partial nint Write(int fd, void* buf, nuint count);
+
+    /// <summary>pthread_create -- a native thread running <paramref name="start"/>(<paramref name="arg"/>); returns an
+    /// errno value (0 on success).</summary>
+    [LibraryImport(LibC, EntryPoint = "pthread_create")]
+    internal static partial int PthreadCreate(nint* thread, nint attr, nint start, nint arg);
+
+    /// <summary>pthread_join -- waits for a native thread to return.</summary>
+    [LibraryImport(LibC, EntryPoint = "pthread_join")]
+    internal static partial int PthreadJoin(nint thread, nint* result);
+
     /// <summary>getpagesize -- the base page size.</summary>
     [LibraryImport(LibC, EntryPoint = "getpagesize")]
     internal static partial int GetPageSize();

@@ -39,6 +39,13 @@ public enum DirtyTracking
     /// 4 KiB mappings (protection splits 2 MiB ones); needs Linux 6.7+; not offered for DAX mappings (device-dax,
     /// MAP_SYNC files), where the volume keeps the extent policy and says why.</summary>
     Page,
+
+    /// <summary>Page-precise, logged at the fault: the first store to a clean page traps to a handler thread
+    /// (userfaultfd, synchronous write-protect mode) that logs the page and lets the store go on; fsync writes back
+    /// the logged pages and protects them again without walking the page tables, so it costs what was written, not
+    /// the mapping's size. The first store to each clean page after an fsync costs a round trip to the handler thread
+    /// (more than <see cref="Page"/>'s in-kernel fault). Same availability as <see cref="Page"/>.</summary>
+    PageFault,
 }
 
 /// <summary>How a mapping is backed by the MMU.</summary>
