@@ -126,6 +126,57 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
     }
 
     [Fact]
+    public void CopyPersistWritesDurablyAcrossPiecesWithNonTemporalStores()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            // A fragmented file: every other 4 KiB block written first, the gaps later, so the window has many pieces.
+            using DaxFile f = v.CreateFile("/c");
+            var block = Data(4096, 1);
+            for (long b = 0; b < 64; b += 2)
+                f.Write(b * 4096, block);
+            using (DaxFile pad = v.CreateFile("/pad"))
+                pad.Write(0, Data(64 << 10, 2));
+            for (long b = 1; b < 64; b += 2)
+                f.Write(b * 4096, block);
+            using DaxMapping m = f.Map(0, 64 * 4096, MapAccess.ReadWrite, MapMode.Sync);
+            Assert.True(m.Pieces.Count > 2, $"{m.Pieces.Count} pieces: the file is not fragmented");
+            var stores = new StoreCounter();
+            dev.Observer = stores;
+            long commits = v.JournalCommits;
+            byte[] data = Data(3 * 4096 + 100, 9);
+            m.CopyPersist(4096 - 50, data); // crosses several pieces
+            Assert.Equal(data, m.GetReadOnlySpan(4096 - 50, data.Length).ToArray());
+            var back = new byte[data.Length];
+            f.Read(4096 - 50, back);
+            Assert.Equal(data, back);
+            // Only the 50-byte ends (each under the 64 B crossover) take cached stores + write-back.
+            Assert.True(stores.NonTemporalBytes >= data.Length - 2 * 64, $"{stores.NonTemporalBytes} of {data.Length} bytes non-temporal");
+            Assert.Equal(1, stores.Drains);
+            Assert.Equal(commits, v.JournalCommits);
+            m.CopyPersist(0, ReadOnlySpan<byte>.Empty);
+            Assert.Throws<ArgumentOutOfRangeException>(() => m.CopyPersist(64 * 4096 - 10, new byte[11]));
+            using DaxMapping r = f.Map(0, 4096, MapAccess.Read, MapMode.Sync);
+            Assert.Throws<InvalidOperationException>(() => r.CopyPersist(0, new byte[8]));
+        }
+    }
+
+    private sealed class StoreCounter : IPmemObserver
+    {
+        public long NonTemporalBytes;
+        public int Drains;
+        public void OnStore(long offset, long length, bool nonTemporal)
+        {
+            if (nonTemporal)
+                NonTemporalBytes += length;
+        }
+        public void OnFlush(long offset, long length, bool invalidate) { }
+        public void OnDrain() => Drains++;
+    }
+
+    [Fact]
     public void SyncMappingPersistMakesNoSystemCallWhilePageDevicesNeedOne()
     {
         var (dev, v) = TestVolumes.Fresh(64 << 20);
