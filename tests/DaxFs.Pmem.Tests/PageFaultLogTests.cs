@@ -188,9 +188,23 @@ public sealed unsafe class PageFaultLogTests
         Assert.Throws<ArgumentException>(() => log.Track(m.Address, 100));
         Assert.Throws<ArgumentException>(() => log.Track(0, Page));
         Assert.Throws<ArgumentException>(() => Take(log, m)); // not tracked
-        nint gone = Libc.MMap(0, Page, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
-        Libc.MUnmap(gone, Page);
-        var e = Assert.Throws<PmemException>(() => log.Track(gone, Page)); // nothing mapped there
-        Assert.Contains("UFFDIO_REGISTER", e.Message, StringComparison.Ordinal);
+        // An ordinary file's shared mapping (ext4 under /var/tmp): synchronous write protection is refused there.
+        string file = Path.Combine("/var/tmp", $"daxfs-pfl-{Guid.NewGuid():N}");
+        File.WriteAllBytes(file, new byte[Page]);
+        int fd = Libc.Open(file, Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        nint map = Libc.MMap(0, Page, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
+        try
+        {
+            Assert.NotEqual(Libc.MAP_FAILED, map);
+            var e = Assert.Throws<PmemException>(() => log.Track(map, Page));
+            Assert.Contains("UFFDIO_REGISTER", e.Message, StringComparison.Ordinal);
+            Assert.Contains("shmem", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Libc.MUnmap(map, Page);
+            Libc.Close(fd);
+            File.Delete(file);
+        }
     }
 }
