@@ -66,6 +66,23 @@ public sealed class DataCachingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheMountCommandSaysWhichAndTakesTheOption() => Hard.Run(TimeSpan.FromSeconds(90), () =>
+    {
+        using var v = new TestVolume("dio-cli", output);
+        v.MountCli();
+        Assert.Contains("direct I/O", v.DaemonLog(), StringComparison.Ordinal);
+        v.UnmountCli();
+        v.UseMountPoint("kc");
+        v.MountCli("-o", "kernel_cache");
+        Assert.Contains("kernel page cache", v.DaemonLog(), StringComparison.Ordinal);
+        v.UnmountCli();
+        Proc.Result r = Cli.Run("mount", v.Image, v.MountPoint, "-o", "direct_io,kernel_cache");
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("contradict", r.Err, StringComparison.Ordinal);
+        Assert.False(Mounts.IsMounted(v.MountPoint));
+    });
+
+    [Fact]
     public void ProgramsMapDirectIoFilesSharedAndSeeWrites() => Hard.Run(TimeSpan.FromSeconds(60), () =>
     {
         using var v = new TestVolume("dio-mmap", output);

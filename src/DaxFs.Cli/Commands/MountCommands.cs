@@ -64,6 +64,8 @@ public static class MountCommands
                 default: throw new UsageException($"unknown mount option '{o}' (known: sync, allow_other, ro, direct_io, kernel_cache)");
             }
         }
+        if (raw.SelectMany(x => x.Split(',')).Contains("direct_io") && raw.SelectMany(x => x.Split(',')).Contains("kernel_cache"))
+            throw new UsageException("mount options direct_io and kernel_cache contradict each other: give one");
         return new Opts(sync, other, ro, caching);
     }
 
