@@ -17,9 +17,9 @@ public sealed record MapSuiteOptions(string? Directory = null, long FileBytes = 
 
 /// <summary>MapSuite -- direct-access mappings measured: fsync of async mappings under each dirty-tracking policy
 /// (extent, page, page-fault log; against flushing the whole mapping), the write-protect fault the page policies add
-/// to a first store, random loads
-/// through PMD and PTE mappings, map+write+persist+unmap of a 2 MiB file PMD vs PTE, and a 64-byte store + Persist
-/// through a sync mapping against PMDK's pmem_persist, all in one run.</summary>
+/// to a first store, random loads through PMD and PTE mappings, map+write+persist+unmap of a 2 MiB file PMD vs PTE,
+/// and a 64-byte store + Persist (and CopyPersist) through a sync mapping against PMDK's memcpy + pmem_persist, all in
+/// one run.</summary>
 public static class MapSuite
 {
     private const long Mi2 = 2 << 20;
