@@ -35,16 +35,6 @@ public interface IPageWriteTracker : IDisposable
 /// which.</remarks>
 public sealed unsafe class PageFaultLog : IPageWriteTracker
 {
-    private const ulong UFFD_API = 0xAA;
-    private const ulong UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1UL << 12;
-    private const ulong UFFD_FEATURE_WP_UNPOPULATED = 1UL << 13;
-    private const ulong UFFDIO_API = 0xC018AA3F;          // _IOWR(0xAA, 0x3F, struct uffdio_api)
-    private const ulong UFFDIO_REGISTER = 0xC020AA00;     // _IOWR(0xAA, 0x00, struct uffdio_register)
-    private const ulong UFFDIO_UNREGISTER = 0x8010AA01;   // _IOR(0xAA, 0x01, struct uffdio_range)
-    private const ulong UFFDIO_WRITEPROTECT = 0xC018AA06; // _IOWR(0xAA, 0x06, struct uffdio_writeprotect)
-    private const ulong UFFDIO_REGISTER_MODE_WP = 1UL << 1;
-    private const ulong UFFDIO_WRITEPROTECT_MODE_WP = 1UL << 0;
-    private const int UFFD_USER_MODE_ONLY = 1;
     private const int PageSize = 4096;
 
     /// <summary>Pages the ring holds between two looks; a fuller ring makes the next look report whole ranges.</summary>
@@ -103,32 +93,6 @@ public sealed unsafe class PageFaultLog : IPageWriteTracker
         [FieldOffset(152)] public long Error;     // -errno of a failed poll/read; the handler has stopped
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioApi
-    {
-        public ulong Api, Features, Ioctls;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioRange
-    {
-        public ulong Start, Len;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioRegister
-    {
-        public UffdioRange Range;
-        public ulong Mode, Ioctls;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioWriteProtect
-    {
-        public UffdioRange Range;
-        public ulong Mode;
-    }
-
     private sealed class Tracked(ulong start, ulong length)
     {
         public readonly ulong Start = start, Length = length;
@@ -168,35 +132,31 @@ public sealed unsafe class PageFaultLog : IPageWriteTracker
     public static PageFaultLog? TryOpen(out string reason)
     {
         bool kernelWrites = true;
-        long fd = Libc.Syscall(Libc.SYS_userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0, 0);
+        int fd = Userfaultfd.Create(0);
         if (fd < 0 && Marshal.GetLastPInvokeError() == 1 /* EPERM */)
         {
             kernelWrites = false;
-            fd = Libc.Syscall(Libc.SYS_userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
+            fd = Userfaultfd.Create(Userfaultfd.UserModeOnly);
         }
         if (fd < 0)
         {
-            var (errno, text) = Libc.LastError();
-            reason = $"userfaultfd() failed with {text}" + (errno == 1 ? " (vm.unprivileged_userfaultfd is 0 and the process is not privileged)" : "");
+            reason = Userfaultfd.CreateFailure();
             return null;
         }
-        var api = new UffdioApi { Api = UFFD_API, Features = UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
-        if (Libc.Ioctl((int)fd, UFFDIO_API, &api) != 0)
+        if (Userfaultfd.Handshake(fd, Userfaultfd.FeatureWpUnpopulated | Userfaultfd.FeatureWpHugetlbfsShmem) is { } refused)
         {
-            var (_, text) = Libc.LastError();
-            Libc.Close((int)fd);
-            reason = $"UFFDIO_API refused write protection of unpopulated and shmem pages: {text} (needs Linux 6.4 or later)";
+            reason = $"UFFDIO_API refused write protection of unpopulated and shmem pages: {refused} (needs Linux 6.4 or later)";
             return null;
         }
         int stop = Libc.EventFd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
         if (stop < 0)
         {
             var (_, text) = Libc.LastError();
-            Libc.Close((int)fd);
+            Libc.Close(fd);
             reason = $"eventfd() failed with {text}";
             return null;
         }
-        var log = new PageFaultLog((int)fd, stop, kernelWrites);
+        var log = new PageFaultLog(fd, stop, kernelWrites);
         try
         {
             log.Start();
@@ -238,13 +198,8 @@ public sealed unsafe class PageFaultLog : IPageWriteTracker
         CheckRange(address, length);
         lock (_lock)
         {
-            var reg = new UffdioRegister { Range = new UffdioRange { Start = (ulong)address, Len = (ulong)length }, Mode = UFFDIO_REGISTER_MODE_WP };
-            if (Libc.Ioctl(_uffd, UFFDIO_REGISTER, &reg) != 0)
-            {
-                var (errno, text) = Libc.LastError();
-                throw new PmemException($"userfaultfd cannot track writes to this mapping: UFFDIO_REGISTER failed with {text}" +
-                    (errno == Libc.EINVAL ? " (synchronous write protection covers shmem (tmpfs, memfd), anonymous and hugetlbfs memory only)" : ""), errno);
-            }
+            Userfaultfd.Register(_uffd, address, length,
+                einvalHint: "synchronous write protection covers shmem (tmpfs, memfd), anonymous and hugetlbfs memory only");
             var t = new Tracked((ulong)address, (ulong)length);
             int at = _tracked.FindIndex(x => x.Start > t.Start);
             _tracked.Insert(at < 0 ? _tracked.Count : at, t);
@@ -274,11 +229,7 @@ public sealed unsafe class PageFaultLog : IPageWriteTracker
         }
     }
 
-    private void Unregister(nint address, long length)
-    {
-        var range = new UffdioRange { Start = (ulong)address, Len = (ulong)length };
-        Libc.Ioctl(_uffd, UFFDIO_UNREGISTER, &range);
-    }
+    private void Unregister(nint address, long length) => Userfaultfd.Unregister(_uffd, address, length);
 
     /// <inheritdoc/>
     public int TakeWritten(nint address, long length, List<(long Offset, long Length)> written)
@@ -364,13 +315,8 @@ public sealed unsafe class PageFaultLog : IPageWriteTracker
 
     private void Protect(ulong start, ulong length)
     {
-        var wp = new UffdioWriteProtect { Range = new UffdioRange { Start = start, Len = length }, Mode = UFFDIO_WRITEPROTECT_MODE_WP };
         Interlocked.Increment(ref _protects);
-        if (Libc.Ioctl(_uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
-        {
-            var (errno, text) = Libc.LastError();
-            throw new PmemException($"cannot write-protect tracked pages: UFFDIO_WRITEPROTECT failed with {text}", errno);
-        }
+        Userfaultfd.Protect(_uffd, start, length);
     }
 
     private static PmemException HandlerStopped(long err) =>

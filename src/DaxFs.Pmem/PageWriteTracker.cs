@@ -13,21 +13,10 @@ namespace DaxFs.Pmem;
 /// and on ordinary files; <see cref="TryOpen"/> and <see cref="Track"/> say why when the kernel refuses.</remarks>
 public sealed unsafe class PageWriteTracker : IPageWriteTracker
 {
-    private const ulong UFFD_API = 0xAA;
-    private const ulong UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1UL << 12;
-    private const ulong UFFD_FEATURE_WP_UNPOPULATED = 1UL << 13;
-    private const ulong UFFD_FEATURE_WP_ASYNC = 1UL << 15;
-    private const ulong UFFDIO_API = 0xC018AA3F;          // _IOWR(0xAA, 0x3F, struct uffdio_api)        (24 bytes)
-    private const ulong UFFDIO_REGISTER = 0xC020AA00;     // _IOWR(0xAA, 0x00, struct uffdio_register)   (32 bytes)
-    private const ulong UFFDIO_UNREGISTER = 0x8010AA01;   // _IOR(0xAA, 0x01, struct uffdio_range)       (16 bytes)
-    private const ulong UFFDIO_WRITEPROTECT = 0xC018AA06; // _IOWR(0xAA, 0x06, struct uffdio_writeprotect) (24 bytes)
-    private const ulong UFFDIO_REGISTER_MODE_WP = 1UL << 1;
-    private const ulong UFFDIO_WRITEPROTECT_MODE_WP = 1UL << 0;
     private const ulong PAGEMAP_SCAN = 0xC0606610;        // _IOWR('f', 16, struct pm_scan_arg)           (96 bytes)
     private const ulong PM_SCAN_WP_MATCHING = 1UL << 0;
     private const ulong PM_SCAN_CHECK_WPASYNC = 1UL << 1;
     private const ulong PAGE_IS_WRITTEN = 1UL << 1;
-    private const int UFFD_USER_MODE_ONLY = 1;
 
     private int _uffd;
     private int _pagemap;
@@ -46,32 +35,6 @@ public sealed unsafe class PageWriteTracker : IPageWriteTracker
     public long RangesReported => Interlocked.Read(ref _faultsSeen);
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioApi
-    {
-        public ulong Api, Features, Ioctls;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioRange
-    {
-        public ulong Start, Len;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioRegister
-    {
-        public UffdioRange Range;
-        public ulong Mode, Ioctls;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct UffdioWriteProtect
-    {
-        public UffdioRange Range;
-        public ulong Mode;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
     private struct PmScanArg
     {
         public ulong Size, Flags, Start, End, WalkEnd, Vec, VecLen, MaxPages, CategoryInverted, CategoryMask, CategoryAnyofMask, ReturnMask;
@@ -86,58 +49,47 @@ public sealed unsafe class PageWriteTracker : IPageWriteTracker
     /// <summary>Opens a tracker, or returns null with the reason the kernel gave.</summary>
     public static PageWriteTracker? TryOpen(out string reason)
     {
-        long fd = Libc.Syscall(Libc.SYS_userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
+        int fd = Userfaultfd.Create(Userfaultfd.UserModeOnly);
         if (fd < 0)
         {
-            var (errno, text) = Libc.LastError();
-            reason = $"userfaultfd() failed with {text}" + (errno == 1 ? " (vm.unprivileged_userfaultfd is 0 and the process is not privileged)" : "");
+            reason = Userfaultfd.CreateFailure();
             return null;
         }
-        var api = new UffdioApi { Api = UFFD_API, Features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
-        if (Libc.Ioctl((int)fd, UFFDIO_API, &api) != 0)
+        if (Userfaultfd.Handshake(fd, Userfaultfd.FeatureWpAsync | Userfaultfd.FeatureWpUnpopulated | Userfaultfd.FeatureWpHugetlbfsShmem) is { } refused)
         {
-            var (_, text) = Libc.LastError();
-            Libc.Close((int)fd);
-            reason = $"UFFDIO_API refused asynchronous write protection: {text} (needs Linux 6.7 or later)";
+            reason = $"UFFDIO_API refused asynchronous write protection: {refused} (needs Linux 6.7 or later)";
             return null;
         }
         int pm = Libc.Open("/proc/self/pagemap", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
         if (pm < 0)
         {
             var (_, text) = Libc.LastError();
-            Libc.Close((int)fd);
+            Libc.Close(fd);
             reason = $"cannot open /proc/self/pagemap: {text}";
             return null;
         }
         reason = "";
-        return new PageWriteTracker((int)fd, pm);
+        return new PageWriteTracker(fd, pm);
     }
 
     /// <summary>Starts tracking writes to [address, address+length) (page aligned): registers it for write-protect
     /// faults and protects every page. Throws with the kernel's reason when the memory cannot be tracked.</summary>
     public void Track(nint address, long length)
     {
-        var reg = new UffdioRegister { Range = new UffdioRange { Start = (ulong)address, Len = (ulong)length }, Mode = UFFDIO_REGISTER_MODE_WP };
-        if (Libc.Ioctl(_uffd, UFFDIO_REGISTER, &reg) != 0)
+        Userfaultfd.Register(_uffd, address, length);
+        try
         {
-            var (errno, text) = Libc.LastError();
-            throw new PmemException($"userfaultfd cannot track writes to this mapping: UFFDIO_REGISTER failed with {text}", errno);
+            Userfaultfd.Protect(_uffd, (ulong)address, (ulong)length);
         }
-        var wp = new UffdioWriteProtect { Range = new UffdioRange { Start = (ulong)address, Len = (ulong)length }, Mode = UFFDIO_WRITEPROTECT_MODE_WP };
-        if (Libc.Ioctl(_uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
+        catch
         {
-            var (errno, text) = Libc.LastError();
             Untrack(address, length);
-            throw new PmemException($"cannot write-protect a tracked mapping: UFFDIO_WRITEPROTECT failed with {text}", errno);
+            throw;
         }
     }
 
     /// <summary>Stops tracking [address, address+length).</summary>
-    public void Untrack(nint address, long length)
-    {
-        var range = new UffdioRange { Start = (ulong)address, Len = (ulong)length };
-        Libc.Ioctl(_uffd, UFFDIO_UNREGISTER, &range);
-    }
+    public void Untrack(nint address, long length) => Userfaultfd.Unregister(_uffd, address, length);
 
     /// <summary>Appends to <paramref name="written"/> the page ranges of [address, address+length) written since the
     /// last call (offsets relative to <paramref name="address"/>) and protects them again; returns how many ranges.</summary>
