@@ -242,21 +242,7 @@ public static class MapSuite
         long bigPages = o.FileBytes / 4096;
         using (DaxMapping m = big.Map(0, o.FileBytes, MapAccess.ReadWrite, MapMode.Async))
         {
-            big.Flush();
-            // A few unmeasured rounds (caches, branch predictors), then the measured ones: up to the count or the time
-            // budget (an extent-policy fsync of 1 GiB takes tens of milliseconds), at least 5.
-            for (int pass = 0; pass < 2; pass++)
-            {
-                int n = Budgeted(pass == 0 ? 5 : Scaled(300, o), t, () =>
-                {
-                    long off = (long)(rng.Next() % (ulong)bigPages) * 4096;
-                    src.AsSpan().CopyTo(m.GetSpan(off, 4096));
-                    long t0 = Timing.NowNs();
-                    big.Flush();
-                    return Timing.NowNs() - t0;
-                });
-                d["fsync_4k_big_ns"] = Timing.Median(t, n);
-            }
+            d["fsync_4k_big_ns"] = FsyncAfterOneStore(big, m, () => rng.Next(), src, t, o);
             {
                 int n = Budgeted(Scaled(100, o), t, () =>
                 {
@@ -338,22 +324,31 @@ public static class MapSuite
         }
 
         using (DaxMapping mm = mid.Map(0, o.MidFileBytes, MapAccess.ReadWrite, MapMode.Async))
+            d["fsync_4k_mid_ns"] = FsyncAfterOneStore(mid, mm, () => rng.Next(), src, t, o);
+    }
+
+    /// <summary>Median fsync of <paramref name="f"/> after one 4 KiB store at a random page of its mapping
+    /// <paramref name="m"/> (which covers the whole file). A few unmeasured rounds first (caches, branch predictors),
+    /// then the measured ones: up to the count or the time budget (an extent-policy fsync of 1 GiB takes tens of
+    /// milliseconds), at least 5.</summary>
+    private static double FsyncAfterOneStore(DaxFile f, DaxMapping m, Func<ulong> next, ArraySegment<byte> src, long[] t, MapSuiteOptions o)
+    {
+        ulong pages = (ulong)(m.Length / 4096);
+        f.Flush();
+        double median = 0;
+        for (int pass = 0; pass < 2; pass++)
         {
-            long midPages = o.MidFileBytes / 4096;
-            mid.Flush();
-            for (int pass = 0; pass < 2; pass++)
+            int n = Budgeted(pass == 0 ? 5 : Scaled(300, o), t, () =>
             {
-                int n = Budgeted(pass == 0 ? 5 : Scaled(300, o), t, () =>
-                {
-                    long off = (long)(rng.Next() % (ulong)midPages) * 4096;
-                    src.AsSpan().CopyTo(mm.GetSpan(off, 4096));
-                    long t0 = Timing.NowNs();
-                    mid.Flush();
-                    return Timing.NowNs() - t0;
-                });
-                d["fsync_4k_mid_ns"] = Timing.Median(t, n);
-            }
+                long off = (long)(next() % pages) * 4096;
+                src.AsSpan().CopyTo(m.GetSpan(off, 4096));
+                long t0 = Timing.NowNs();
+                f.Flush();
+                return Timing.NowNs() - t0;
+            });
+            median = Timing.Median(t, n);
         }
+        return median;
     }
 
     /// <summary>Time budget of one figure of the async part.</summary>
@@ -408,39 +403,32 @@ public static class MapSuite
             long[] t = new long[n];
             long[] dst = new long[k];
             ulong slots = (ulong)((o.FileBytes - 64) / 64);
-            for (int pass = 0; pass < 2; pass++)
-            {
-                var rng = new Timing.XorShift64(o.Seed + 64 + 2);
-                for (int i = 0; i < n; i++)
-                {
-                    for (int j = 0; j < k; j++)
-                        dst[j] = (long)(rng.Next() % slots) * 64;
-                    long t0 = Timing.NowNs();
-                    for (int j = 0; j < k; j++)
-                    {
-                        src.AsSpan().CopyTo(mp.GetSpan(dst[j], 64));
-                        mp.Persist(dst[j], 64);
-                    }
-                    t[i] = Timing.NowNs() - t0;
-                }
-            }
-            d["store_persist_ns"] = Timing.Median(t, n) / k;
-
             // 4b. The same 64 bytes made durable with DaxMapping.CopyPersist (non-temporal from the crossover on).
-            for (int pass = 0; pass < 2; pass++)
+            foreach (bool copyPersist in new[] { false, true })
             {
-                var rng = new Timing.XorShift64(o.Seed + 64 + 2);
-                for (int i = 0; i < n; i++)
+                for (int pass = 0; pass < 2; pass++)
                 {
-                    for (int j = 0; j < k; j++)
-                        dst[j] = (long)(rng.Next() % slots) * 64;
-                    long t0 = Timing.NowNs();
-                    for (int j = 0; j < k; j++)
-                        mp.CopyPersist(dst[j], src.AsSpan());
-                    t[i] = Timing.NowNs() - t0;
+                    var rng = new Timing.XorShift64(o.Seed + 64 + 2);
+                    for (int i = 0; i < n; i++)
+                    {
+                        for (int j = 0; j < k; j++)
+                            dst[j] = (long)(rng.Next() % slots) * 64;
+                        long t0 = Timing.NowNs();
+                        for (int j = 0; j < k; j++)
+                        {
+                            if (copyPersist)
+                                mp.CopyPersist(dst[j], src.AsSpan());
+                            else
+                            {
+                                src.AsSpan().CopyTo(mp.GetSpan(dst[j], 64));
+                                mp.Persist(dst[j], 64);
+                            }
+                        }
+                        t[i] = Timing.NowNs() - t0;
+                    }
                 }
+                d[copyPersist ? "copy_persist_ns" : "store_persist_ns"] = Timing.Median(t, n) / k;
             }
-            d["copy_persist_ns"] = Timing.Median(t, n) / k;
             d["store_persist_smaps"] = mp.Granularity.PmdBytes;
         }
 
