@@ -37,10 +37,7 @@ internal sealed class SparseData
         int done = 0;
         while (done < data.Length)
         {
-            long pos = offset + done;
-            long page = pos >> PageShift;
-            int inPage = (int)(pos & (PageSize - 1));
-            int n = Math.Min(PageSize - inPage, data.Length - done);
+            var (page, inPage, n) = Piece(offset + done, data.Length - done);
             ReadOnlySpan<byte> src = data.Slice(done, n);
             if (!_pages.TryGetValue(page, out byte[]? p))
             {
@@ -58,16 +55,21 @@ internal sealed class SparseData
         Size = Math.Max(Size, offset + data.Length);
     }
 
+    /// <summary>The page holding byte <paramref name="pos"/>, the offset in it, and how many of the
+    /// <paramref name="left"/> bytes from there it holds.</summary>
+    private static (long Page, int InPage, int N) Piece(long pos, int left)
+    {
+        int inPage = (int)(pos & (PageSize - 1));
+        return (pos >> PageShift, inPage, Math.Min(PageSize - inPage, left));
+    }
+
     /// <summary>Bytes [offset, offset + dst.Length) regardless of the size (zeros past it by the invariant).</summary>
     public void Read(long offset, Span<byte> dst)
     {
         int done = 0;
         while (done < dst.Length)
         {
-            long pos = offset + done;
-            long page = pos >> PageShift;
-            int inPage = (int)(pos & (PageSize - 1));
-            int n = Math.Min(PageSize - inPage, dst.Length - done);
+            var (page, inPage, n) = Piece(offset + done, dst.Length - done);
             if (_pages.TryGetValue(page, out byte[]? p))
                 p.AsSpan(inPage, n).CopyTo(dst.Slice(done, n));
             else
@@ -82,10 +84,7 @@ internal sealed class SparseData
         int done = 0;
         while (done < got.Length)
         {
-            long pos = offset + done;
-            long page = pos >> PageShift;
-            int inPage = (int)(pos & (PageSize - 1));
-            int n = Math.Min(PageSize - inPage, got.Length - done);
+            var (page, inPage, n) = Piece(offset + done, got.Length - done);
             ReadOnlySpan<byte> g = got.Slice(done, n);
             int i = _pages.TryGetValue(page, out byte[]? p) ? g.CommonPrefixLength(p.AsSpan(inPage, n)) : g.IndexOfAnyExcept((byte)0);
             if (i >= 0 && i < n)

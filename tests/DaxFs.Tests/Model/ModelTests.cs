@@ -150,15 +150,32 @@ public class ModelTests(ITestOutputHelper output)
     [Fact]
     public void CheckerCatchesADeliberateModelBug()
     {
-        RunConfig cfg = RunConfig.ForSeed(5, 3000) with { Bug = ModelBug.DropLastByteOfWriteAt4095, ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
+        RunResult r = RunCaught(CaughtConfig with { Bug = ModelBug.DropLastByteOfWriteAt4095 });
+        AssertShrunkContentMismatch(r);
+    }
+
+    /// <summary>The run the deliberate-fault tests start from: seed 5, 3,000 operations, 30 s to shrink.</summary>
+    private static RunConfig CaughtConfig =>
+        RunConfig.ForSeed(5, 3000) with { ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
+
+    /// <summary>Runs <paramref name="cfg"/>, which must fail: its report names the seed and the failing sequence
+    /// is shortened to a dozen operations at most.</summary>
+    private RunResult RunCaught(RunConfig cfg)
+    {
         RunResult r = ModelRunner.Run(cfg, output.WriteLine);
         output.WriteLine(r.Report);
         Assert.False(r.Passed);
         Assert.Contains("seed=5", r.Report, StringComparison.Ordinal);
+        Assert.InRange(r.ShrunkLength, 1, 12);
+        return r;
+    }
+
+    /// <summary>A content mismatch after a write, reported with a shortened sequence shorter than the run.</summary>
+    private static void AssertShrunkContentMismatch(RunResult r)
+    {
         Assert.Contains("shortened sequence", r.Report, StringComparison.Ordinal);
         Assert.Contains("[content]", r.Report, StringComparison.Ordinal);
         Assert.Matches(@"write .* off=\d+ ", r.Report);
-        Assert.InRange(r.ShrunkLength, 1, 12);
         Assert.True(r.ShrunkLength < r.OriginalLength, $"shrunk {r.ShrunkLength} of {r.OriginalLength}");
     }
 
@@ -168,30 +185,17 @@ public class ModelTests(ITestOutputHelper output)
     [Fact]
     public void CheckerCatchesAFaultInjectedVolume()
     {
-        RunConfig cfg = RunConfig.ForSeed(5, 3000) with { Fault = VolumeFault.FlipStoredLastByteOfWriteAt4095, ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
-        RunResult r = ModelRunner.Run(cfg, output.WriteLine);
-        output.WriteLine(r.Report);
-        Assert.False(r.Passed);
-        Assert.Contains("seed=5", r.Report, StringComparison.Ordinal);
+        RunResult r = RunCaught(CaughtConfig with { Fault = VolumeFault.FlipStoredLastByteOfWriteAt4095 });
         Assert.Contains("volume-fault=FlipStoredLastByteOfWriteAt4095", r.Report, StringComparison.Ordinal);
-        Assert.Contains("shortened sequence", r.Report, StringComparison.Ordinal);
-        Assert.Contains("[content]", r.Report, StringComparison.Ordinal);
-        Assert.Matches(@"write .* off=\d+ ", r.Report);
-        Assert.InRange(r.ShrunkLength, 1, 12);
-        Assert.True(r.ShrunkLength < r.OriginalLength, $"shrunk {r.ShrunkLength} of {r.OriginalLength}");
+        AssertShrunkContentMismatch(r);
     }
 
     /// <summary>A volume that fails a write with ENOSPC while plenty of space is free is caught too.</summary>
     [Fact]
     public void CheckerCatchesASpuriousEnospc()
     {
-        RunConfig cfg = RunConfig.ForSeed(5, 3000) with { Fault = VolumeFault.EnospcOnWriteAt4095, ShrinkBudget = TimeSpan.FromSeconds(30), TrailingSlashes = false };
-        RunResult r = ModelRunner.Run(cfg, output.WriteLine);
-        output.WriteLine(r.Report);
-        Assert.False(r.Passed);
-        Assert.Contains("seed=5", r.Report, StringComparison.Ordinal);
+        RunResult r = RunCaught(CaughtConfig with { Fault = VolumeFault.EnospcOnWriteAt4095 });
         Assert.Contains("[spurious-enospc]", r.Report, StringComparison.Ordinal);
-        Assert.InRange(r.ShrunkLength, 1, 12);
     }
 
     /// <summary>The model's sparse contents: a write past 4 GiB costs a page, truncation zeroes, holes read zeros.</summary>
