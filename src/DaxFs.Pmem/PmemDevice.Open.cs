@@ -39,7 +39,7 @@ public sealed unsafe partial class PmemDevice
         }
         try
         {
-            int rc = Libc.PosixFAllocate(fd, 0, length);
+            int rc = Reserve(fd, length, options.CreateProgress);
             if (rc == Libc.EOPNOTSUPP || rc == Libc.EINVAL)
                 rc = Libc.FTruncate(fd, length) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             if (rc != 0)
@@ -52,6 +52,23 @@ public sealed unsafe partial class PmemDevice
             throw;
         }
         return FromDescriptor(fd, path, options, created: true);
+    }
+
+    /// <summary>posix_fallocate of [0, length): in one call, or in 256 MiB steps reporting the fraction done; 0 or an
+    /// errno value.</summary>
+    private static int Reserve(int fd, long length, IProgress<double>? progress)
+    {
+        if (progress is null)
+            return Libc.PosixFAllocate(fd, 0, length);
+        const long Step = 256L << 20;
+        for (long off = 0; off < length; off += Step)
+        {
+            int rc = Libc.PosixFAllocate(fd, off, Math.Min(Step, length - off));
+            if (rc != 0)
+                return rc;
+            progress.Report((double)Math.Min(length, off + Step) / length);
+        }
+        return 0;
     }
 
     /// <summary>Creates a volatile in-memory device (an anonymous memfd) of <paramref name="length"/> bytes, for

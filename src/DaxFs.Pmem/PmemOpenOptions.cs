@@ -31,6 +31,10 @@ public sealed record PmemOpenOptions
     /// <summary>Pre-fault the whole mapping at open (MAP_POPULATE), as a benchmark wants.</summary>
     public bool Prefault { get; init; }
 
+    /// <summary>Hears the fraction of a new device's space reserved so far (<see cref="PmemDevice.Create"/> reserves a
+    /// large file in 256 MiB steps when this is set).</summary>
+    public IProgress<double>? CreateProgress { get; init; }
+
     /// <summary>Where environment switches are read from; null reads the process environment. Tests use it to
     /// exercise DAXFS_* variables without touching the process.</summary>
     public Func<string, string?>? Environment { get; init; }

@@ -193,6 +193,28 @@ public sealed class CliTests(ITestOutputHelper output)
         Assert.Equal(data, File.ReadAllBytes(CopyOut(v, "/copied.bin")));
     });
 
+    [Fact]
+    public void MkfsAndFsckDrawAProgressBarOnATerminal() => Hard.Run(TimeSpan.FromSeconds(120), () =>
+    {
+        string image = $"/dev/shm/daxfs-it-pty-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}.img";
+        try
+        {
+            var env = new Dictionary<string, string> { ["TERM"] = "xterm-256color", ["COLUMNS"] = "120" };
+            foreach (string command in new[] { $"mkfs '{image}' --size 2G --emulate-pmem", $"fsck '{image}'" })
+            {
+                Proc.Result r = Proc.Run("script", ["-qec", $"dotnet '{Cli.Dll}' {command}", "/dev/null"], TimeSpan.FromSeconds(90), env: env);
+                output.WriteLine(r.Out);
+                Assert.True(r.Exit == 0, r.Describe($"script -qec 'daxfs {command}'"));
+                Assert.Contains("\u2501", r.Out, StringComparison.Ordinal); // the bar's segments
+                Assert.Matches(@"\d+%", r.Out);
+            }
+        }
+        finally
+        {
+            File.Delete(image);
+        }
+    });
+
     private static string CopyOut(TestVolume v, string path)
     {
         string back = Path.Combine(v.Root, "back.bin");

@@ -50,6 +50,24 @@ public class BadInputTests
     }
 
     [Fact]
+    public void CreateReportsTheSpaceReservedInSteps()
+    {
+        using var dir = ScratchDir.Tmpfs();
+        var seen = new List<double>();
+        var progress = new Sync(seen.Add);
+        using (var dev = PmemDevice.Create(dir.File("p"), (600L << 20) + 4096, Env.With() with { CreateProgress = progress }))
+            Assert.Equal((600L << 20) + 4096, dev.Length);
+        Assert.Equal(3, seen.Count); // 256 MiB steps
+        Assert.True(seen.SequenceEqual(seen.Order()), string.Join(", ", seen));
+        Assert.Equal(1.0, seen[^1]);
+    }
+
+    private sealed class Sync(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
+    }
+
+    [Fact]
     public void ZeroLengthDeviceIsAClearError()
     {
         using var dir = ScratchDir.Tmpfs();

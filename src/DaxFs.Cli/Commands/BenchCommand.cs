@@ -109,23 +109,8 @@ public static class BenchCommand
     }
 
     /// <summary>Runs a suite under a progress bar (plain lines when the output is not a terminal).</summary>
-    private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body)
-    {
-        if (!AnsiConsole.Profile.Capabilities.Interactive)
-            return body(new Progress<(string Step, double Fraction)>(p => Console.Error.WriteLine($"bench {suite}: {p.Step}")));
-        BenchReport? report = null;
-        AnsiConsole.Progress().Start(ctx =>
-        {
-            var task = ctx.AddTask($"bench {suite}", maxValue: 1);
-            report = body(new SyncProgress(p =>
-            {
-                task.Description = Markup.Escape($"bench {suite}: {p.Item1}");
-                task.Value = p.Item2;
-            }));
-            task.Value = 1;
-        });
-        return report!;
-    }
+    private static BenchReport Run(string suite, Func<IProgress<(string, double)>, BenchReport> body) =>
+        ProgressDisplay.Run($"bench {suite}", body, linesWhenPlain: true);
 
     /// <summary>Prints the table and writes the JSON file.</summary>
     private static int Report(BenchReport report, FileInfo? json)
@@ -154,10 +139,4 @@ public static class BenchCommand
     }
 
     private static string Fmt(double v) => v.ToString(v >= 100 ? "0" : "0.###", System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Progress that reports on the caller's thread (Spectre's live display is redrawn by its own loop).</summary>
-    private sealed class SyncProgress(Action<(string, double)> report) : IProgress<(string, double)>
-    {
-        public void Report((string, double) value) => report(value);
-    }
 }

@@ -48,9 +48,13 @@ public static class VolumeCommands
         {
             if (size is null)
                 throw new UsageException($"{path} does not exist: give --size to create it");
-            Status($"creating {path} ({Sizes.Format(size.Value)}) and formatting it", () =>
+            ProgressDisplay.Run($"mkfs {Path.GetFileName(path)}", p =>
             {
-                using var v = DaxVolume.Create(path, size.Value, opts, format);
+                p.Report(($"reserving {Sizes.Format(size.Value)}", 0));
+                var reserve = new SyncFraction(f => p.Report(($"reserving {Sizes.Format(size.Value)}", 0.9 * f)));
+                using var v = DaxVolume.Create(path, size.Value, opts with { CreateProgress = reserve }, format);
+                p.Report(("formatted", 1));
+                return 0;
             });
         }
         else
@@ -60,9 +64,12 @@ public static class VolumeCommands
                 throw new UsageException($"{path} exists with {dev.Length} bytes; --size {want} does not match (remove it first to resize)");
             if (!force && LooksLikeVolume(dev))
                 throw new ArgumentException($"{path} already holds a DaxFS volume: add --force to format over it");
-            Status($"formatting {path}", () =>
+            ProgressDisplay.Run($"mkfs {Path.GetFileName(path)}", p =>
             {
+                p.Report(("formatting", 0));
                 using var v = DaxVolume.Format(dev, format);
+                p.Report(("formatted", 1));
+                return 0;
             });
         }
         AnsiConsole.MarkupLine($"formatted [bold]{Markup.Escape(path)}[/]");
@@ -139,7 +146,7 @@ public static class VolumeCommands
             string path = r.GetValue(volume)!;
             using var dev = PmemDevice.Open(path);
             FsckReport report = null!;
-            Status($"checking {path}", () => report = Fsck.Check(dev, r.GetValue(repair)));
+            report = ProgressDisplay.Run($"fsck {Path.GetFileName(path)}", p => Fsck.Check(dev, r.GetValue(repair), p));
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -165,12 +172,9 @@ public static class VolumeCommands
         return cmd;
     }
 
-    /// <summary>Runs <paramref name="work"/> under a spinner on a terminal, plainly otherwise.</summary>
-    public static void Status(string what, Action work)
+    /// <summary>A fraction reported on the caller's thread.</summary>
+    private sealed class SyncFraction(Action<double> report) : IProgress<double>
     {
-        if (AnsiConsole.Profile.Capabilities.Interactive)
-            AnsiConsole.Status().Start(Markup.Escape(what), _ => work());
-        else
-            work();
+        public void Report(double value) => report(value);
     }
 }

@@ -23,21 +23,27 @@ public sealed record FsckReport(IReadOnlyList<string> Errors, IReadOnlyList<stri
 /// the journal first when the device is writable, as a mount would.</summary>
 public static class Fsck
 {
-    /// <summary>Checks the volume on <paramref name="device"/> (and repairs it with <paramref name="repair"/>).</summary>
-    public static FsckReport Check(PmemDevice device, bool repair = false)
+    /// <summary>Checks the volume on <paramref name="device"/> (and repairs it with <paramref name="repair"/>);
+    /// <paramref name="progress"/> hears each phase and the fraction done.</summary>
+    public static FsckReport Check(PmemDevice device, bool repair = false, IProgress<(string Step, double Fraction)>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (repair && device.IsReadOnly)
             throw new DaxFsException(Errno.EROFS, "cannot repair a read-only device");
         var errors = new List<string>();
         var repairs = new List<string>();
+        progress?.Report(("superblocks", 0));
         Superblock sb = CheckSuperblocks(device, errors, repairs, repair);
+        progress?.Report(("journal, inodes, logs, allocation", 0.05));
         using var v = DaxVolume.OpenForCheck(device, sb, errors);
+        progress?.Report(("link counts, reachability, sizes", 0.7));
         v.CrossCheck(errors);
         if (repair && errors.Count > 0)
         {
+            progress?.Report(("repair", 0.85));
             v.Repair(repairs);
             v.Checkpoint();
+            progress?.Report(("checking again after the repair", 0.9));
         }
         var report = new FsckReport(errors, repairs, v.InodeCountInUse, v.Allocator.TotalBlocks - v.Allocator.FreeBlocks, v.ReplayedTransactions);
         if (repair && errors.Count > 0)

@@ -119,6 +119,22 @@ public class FsckTests
     }
 
     [Fact]
+    public void ProgressHearsEachPhaseInOrder()
+    {
+        using PmemDevice dev = Volume(out _);
+        var steps = new List<(string Step, double Fraction)>();
+        FsckReport r = Fsck.Check(dev, progress: new Sync(steps.Add));
+        Assert.True(r.Clean);
+        Assert.Equal(["superblocks", "journal, inodes, logs, allocation", "link counts, reachability, sizes"], steps.Select(s => s.Step));
+        Assert.True(steps.Select(s => s.Fraction).SequenceEqual(steps.Select(s => s.Fraction).Order()));
+    }
+
+    private sealed class Sync(Action<(string, double)> report) : IProgress<(string, double)>
+    {
+        public void Report((string, double) value) => report(value);
+    }
+
+    [Fact]
     public void CleanRichImageAndReplayedCrashImageAreClean()
     {
         using (PmemDevice dev = TestVolumes.FromImage(RichImage.Instance.Clean))
