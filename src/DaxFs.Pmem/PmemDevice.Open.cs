@@ -228,6 +228,7 @@ public sealed unsafe partial class PmemDevice
             : options.NonTemporalThreshold ?? ParseThreshold(env("DAXFS_MOVNT_THRESHOLD")) ?? DefaultNonTemporalThreshold;
         _ntThreshold = (nuint)threshold;
         _ntAllowed = granularity != Granularity.Page;
+        _page = granularity == Granularity.Page;
 
         _length = length;
         _writableLength = options.ReadOnly ? 0 : length;

@@ -45,6 +45,7 @@ public sealed unsafe partial class PmemDevice : IDisposable
     private readonly delegate*<byte*, byte, nuint, void> _ntFill;
     private readonly nuint _ntThreshold;
     private readonly bool _ntAllowed;
+    private readonly bool _page;
     private IPmemObserver? _observer;
     private readonly DeviceInfo _info;
 
@@ -185,6 +186,21 @@ public sealed unsafe partial class PmemDevice : IDisposable
             return;
         _flush(this, p, (nuint)length);
         _observer?.OnFlush(offset, length, false);
+    }
+
+    /// <summary>Persist of a short range a program stored through in a mapping of this device (a sync mapping's
+    /// Persist): write-back through that address, then a fence, with no translation to device offsets. Returns false,
+    /// having done nothing, when the caller must take the general path: an observer watches the device (it is told
+    /// device offsets), the range is long, or the device is Page-granular (msync).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryPersistMapped(byte* mapped, long length)
+    {
+        if (_observer is not null || (ulong)length >= WindowFlushLimit || _page)
+            return false;
+        if (length > 0)
+            _flush(this, mapped, (nuint)length);
+        Sse.StoreFence();
+        return true;
     }
 
     /// <summary>Ranges from this size on are written back through the device's own mapping even when a window's address

@@ -120,6 +120,17 @@ public sealed unsafe class PmemWindow : IDisposable
         _device.FlushThrough((byte*)(Address + (nint)windowOffset), devOffset, length);
     }
 
+    /// <summary>Makes window bytes [windowOffset, +length) durable -- write-back through the window's addresses and a
+    /// fence -- when the whole range is backed by the device (the caller knows) and the device allows it without
+    /// device offsets; false, having done nothing, otherwise (an observer watches the device, a long range, a Page
+    /// device): then the caller flushes piece by piece.</summary>
+    public bool TryPersist(long windowOffset, long length)
+    {
+        if (windowOffset < 0 || length < 0 || windowOffset > Length - length || _reserve == 0)
+            return false;
+        return _device.TryPersistMapped((byte*)(Address + (nint)windowOffset), length);
+    }
+
     /// <summary>Bytes [offset, offset+length) of the window.</summary>
     public Span<byte> GetSpan(long offset, int length)
     {

@@ -195,7 +195,9 @@ public sealed partial class DaxVolume
                 long segEnd = Math.Min(end, (b0 + run.Count) << Layout.BlockShift);
                 long oldDev = kind == MapKind.Mapped ? dev + (b0 - lookupBlock) : 0;
                 StoreBlocks(tx, b0, run.Count, run.Start, pos, segEnd, data, offset, size, kind == MapKind.Mapped ? Prefill.CopyOld : Prefill.Zero, oldDev);
-                foreach (Extent old in map.Map(b0, run.Count, run.Start, unwritten: false))
+                tx.Displaced.Clear();
+                map.Map(b0, run.Count, run.Start, unwritten: false, tx.Displaced);
+                foreach (Extent old in tx.Displaced)
                 {
                     tx.Free(old.DevBlock, old.Count);
                     i.Rec.Blocks -= old.Count;
@@ -518,12 +520,14 @@ public sealed partial class DaxVolume
             OrderedFill(tx, dev * Layout.BlockSize + (from - blockStart), to - from, 0);
             return;
         }
-        long fresh = tx.Allocate(1, -1, aligned: false)[0].Start;
+        long fresh = tx.AllocateOne(-1);
         long devBase = fresh * Layout.BlockSize - blockStart, oldBase = dev * Layout.BlockSize - blockStart;
         Surround(tx, blockStart, from, devBase, oldBase, size, Prefill.CopyOld);
         OrderedFill(tx, from + devBase, to - from, 0);
         Surround(tx, to, blockStart + Layout.BlockSize, devBase, oldBase, size, Prefill.CopyOld);
-        foreach (Extent old in i.Map.Map(b, 1, fresh, unwritten: false))
+        tx.Displaced.Clear();
+        i.Map.Map(b, 1, fresh, unwritten: false, tx.Displaced);
+        foreach (Extent old in tx.Displaced)
             tx.Free(old.DevBlock, old.Count);
         AppendLog(tx, i, new LogRecord(LogRecordType.ExtentMap, 0, (ulong)b, (ulong)fresh, 1, null));
     }

@@ -25,6 +25,8 @@ public sealed partial class DaxVolume
         Span<byte> one = stackalloc byte[LogFormat.MaxRecord];
         foreach (ref readonly LogRecord rec in records)
         {
+            if (inlineOk && TryExtendInline(ref r, inode.Ino, rec))
+                continue;
             int len = LogFormat.Length(rec.Type, rec.Name?.Length ?? 0);
             uint seed = LogFormat.Seed(inode.Ino, r.Generation, r.LogEpoch, (ulong)r.LogRecordCount);
             if (inlineOk && r.InlineLogUsed + len <= InodeRecord.InlineSize)
@@ -47,6 +49,37 @@ public sealed partial class DaxVolume
         tx.Touch(inode);
     }
 
+    /// <summary>A map record that continues the log's last record -- an inline map record whose file and device
+    /// blocks it extends, in the same state -- replaces it with the longer extent instead of adding a record: the
+    /// inline area is part of the inode image, journaled whole, so the replacement is atomic, and replaying the
+    /// longer record leaves the map the two would. Appends and sequential copy-on-write then keep a file's log at
+    /// one record instead of one per call.</summary>
+    private static bool TryExtendInline(ref InodeRecord r, ulong ino, in LogRecord rec)
+    {
+        if (rec.Type != LogRecordType.ExtentMap || r.InlineLogUsed == 0 || r.Inline is null)
+            return false;
+        // The last inline record (inline records are the newest of the log, back to back).
+        int at = 0, len = 0;
+        while (at + len < r.InlineLogUsed)
+        {
+            at += len;
+            len = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(r.Inline.AsSpan(at));
+            if (len == 0)
+                return false;
+        }
+        Span<byte> last = r.Inline.AsSpan(at, len);
+        if (len != LogFormat.Length(LogRecordType.ExtentMap) || (LogRecordType)last[2] != LogRecordType.ExtentMap || last[3] != rec.Flags)
+            return false;
+        ulong fileBlock = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[8..]);
+        ulong devBlock = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[16..]);
+        ulong count = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[24..]);
+        if (fileBlock + count != rec.A || devBlock + count != rec.B || count + rec.C > uint.MaxValue)
+            return false;
+        uint seed = LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)(r.LogRecordCount - 1));
+        LogFormat.Encode(last, new LogRecord(LogRecordType.ExtentMap, rec.Flags, fileBlock, devBlock, count + rec.C, null), seed);
+        return true;
+    }
+
     /// <summary>Stores encoded records (already numbered) at the end of the inode's block chain, chaining new blocks
     /// as needed; consecutive records for one block are stored together.</summary>
     private void StoreInBlocks(Tx tx, Inode inode, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
@@ -67,7 +100,7 @@ public sealed partial class DaxVolume
                     if (bufLen > 0)
                         OrderedWrite(tx, r.LogTailBlock * Layout.BlockSize + bufStart, buf[..bufLen]);
                     long hint = r.LogTailBlock != 0 ? r.LogTailBlock + 1 : -1;
-                    long block = tx.Allocate(1, hint, aligned: false)[0].Start;
+                    long block = tx.AllocateOne(hint);
                     LogFormat.EncodeHeader(buf, inode.Ino, r.Generation, r.LogEpoch, r.LogTailBlock, index, r.LogBlockCount);
                     bufStart = 0;
                     bufLen = LogFormat.HeaderSize;
@@ -123,7 +156,9 @@ public sealed partial class DaxVolume
     internal void CompactLog(Tx tx, Inode inode, long live)
     {
         ref InodeRecord r = ref inode.Rec;
-        var records = new List<LogRecord>((int)live);
+        List<LogRecord> records = tx.Records;
+        records.Clear();
+        records.EnsureCapacity((int)live);
         long bytes = 0;
         if (inode.Map is { } map)
         {

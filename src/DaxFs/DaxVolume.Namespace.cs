@@ -440,7 +440,7 @@ public sealed partial class DaxVolume
                     inode.Rec.Size = target.Length;
                     if (blockTarget)
                     {
-                        long block = tx.Allocate(1, -1, aligned: false)[0].Start;
+                        long block = tx.AllocateOne(-1);
                         OrderedFill(tx, block * Layout.BlockSize + target.Length, Layout.BlockSize - target.Length, 0);
                         OrderedWrite(tx, block * Layout.BlockSize, target);
                         inode.Map!.Map(0, 1, block, unwritten: false);

@@ -118,7 +118,7 @@ public sealed partial class DaxVolume
         long old = i.Rec.XattrBlock;
         if (set.Count > 0)
         {
-            long block = tx.Allocate(1, old != 0 ? old + 1 : -1, aligned: false)[0].Start;
+            long block = tx.AllocateOne(old != 0 ? old + 1 : -1);
             OrderedWrite(tx, block * Layout.BlockSize, XattrFormat.Encode(set, i.Ino, i.Rec.Generation));
             i.Rec.XattrBlock = block;
             i.Rec.Blocks++;

@@ -336,18 +336,19 @@ public sealed partial class DaxVolume : IDisposable
                 i.Rec.Encode(b.Add(_sb.InodeOffset(i.Ino), Layout.InodeSize), i.Ino);
             _journal.Commit(b);
         }
-        if (tx.Freed.Count > 0)
+        if (_page)
         {
-            if (_page)
+            if (tx.Freed.Count > 0)
             {
                 lock (_deferLock)
                     _deferredFrees.AddRange(tx.Freed);
             }
-            else
-            {
-                foreach (BlockRun r in tx.Freed)
-                    _alloc.Free(r.Start, r.Count);
-            }
+        }
+        else
+        {
+            long unused = tx.TakeUnusedReservation();
+            if (tx.Freed.Count > 0 || unused > 0)
+                _alloc.Release(tx.Freed, unused);
         }
         if (_page && _options.Sync)
         {

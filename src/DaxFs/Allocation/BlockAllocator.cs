@@ -80,8 +80,9 @@ internal sealed class BlockAllocator
         }
     }
 
-    /// <summary>Allocates blocks already reserved (cannot fail for lack of space).</summary>
-    public List<BlockRun> AllocateReserved(long count, long hint, bool aligned, long fileBlock = 0)
+    /// <summary>Allocates blocks already reserved (cannot fail for lack of space), appending the runs to
+    /// <paramref name="runs"/>.</summary>
+    public void AllocateReserved(long count, long hint, bool aligned, long fileBlock, List<BlockRun> runs)
     {
         lock (_lock)
         {
@@ -90,13 +91,26 @@ internal sealed class BlockAllocator
             _reserved -= count;
             try
             {
-                return Allocate(count, hint, aligned, fileBlock);
+                Allocate(count, hint, aligned, fileBlock, runs);
             }
             catch
             {
                 _reserved += count;
                 throw;
             }
+        }
+    }
+
+    /// <summary>Returns blocks freed by a durable transaction and the unused part of its reservation, under one lock.</summary>
+    public void Release(List<BlockRun> freed, long unreserve)
+    {
+        lock (_lock)
+        {
+            if (unreserve > _reserved)
+                throw new InvalidOperationException($"unreserving {unreserve} blocks of {_reserved}");
+            foreach (BlockRun r in freed)
+                FreeLocked(r.Start, r.Count);
+            _reserved -= unreserve;
         }
     }
 
@@ -151,8 +165,17 @@ internal sealed class BlockAllocator
     public List<BlockRun> Allocate(long count, long hint, bool aligned, long fileBlock = 0)
     {
         var runs = new List<BlockRun>();
+        Allocate(count, hint, aligned, fileBlock, runs);
+        return runs;
+    }
+
+    /// <summary>As <see cref="Allocate(long, long, bool, long)"/>, appending the runs to <paramref name="runs"/>
+    /// (the write path reuses one list per transaction).</summary>
+    public void Allocate(long count, long hint, bool aligned, long fileBlock, List<BlockRun> runs)
+    {
         if (count <= 0)
-            return runs;
+            return;
+        int first = runs.Count;
         lock (_lock)
         {
             if (count > _free - _reserved)
@@ -180,7 +203,7 @@ internal sealed class BlockAllocator
                     throw new InvalidOperationException("allocator free count disagrees with its groups");
                 need -= TakeFromGroup(g, need, runs);
             }
-            return Merge(runs);
+            Merge(runs, first);
         }
     }
 
@@ -188,14 +211,17 @@ internal sealed class BlockAllocator
     public void Free(long start, long count)
     {
         lock (_lock)
-        {
-            if (count <= 0 || start < _dataStart || start > _dataEnd - count)
-                throw new InvalidOperationException($"freeing blocks [{start}, +{count}) outside the data area");
-            for (long b = start; b < start + count; b++)
-                if (IsFree(b))
-                    throw new InvalidOperationException($"block {b} freed twice");
-            SetRange(start, count, true);
-        }
+            FreeLocked(start, count);
+    }
+
+    private void FreeLocked(long start, long count)
+    {
+        if (count <= 0 || start < _dataStart || start > _dataEnd - count)
+            throw new InvalidOperationException($"freeing blocks [{start}, +{count}) outside the data area");
+        for (long b = start; b < start + count; b++)
+            if (IsFree(b))
+                throw new InvalidOperationException($"block {b} freed twice");
+        SetRange(start, count, true);
     }
 
     /// <summary>Takes the free run starting exactly at <paramref name="start"/>, up to <paramref name="max"/> blocks.</summary>
@@ -295,19 +321,17 @@ internal sealed class BlockAllocator
     }
 
     /// <summary>Joins runs that touch (a hinted run followed by the next group, for instance).</summary>
-    private static List<BlockRun> Merge(List<BlockRun> runs)
+    private static void Merge(List<BlockRun> runs, int first)
     {
-        if (runs.Count < 2)
-            return runs;
-        var merged = new List<BlockRun>(runs.Count) { runs[0] };
-        for (int i = 1; i < runs.Count; i++)
+        int w = first;
+        for (int r = first + 1; r < runs.Count; r++)
         {
-            BlockRun last = merged[^1];
-            if (last.End == runs[i].Start)
-                merged[^1] = new BlockRun(last.Start, last.Count + runs[i].Count);
+            if (runs[w].End == runs[r].Start)
+                runs[w] = new BlockRun(runs[w].Start, runs[w].Count + runs[r].Count);
             else
-                merged.Add(runs[i]);
+                runs[++w] = runs[r];
         }
-        return merged;
+        if (runs.Count > first)
+            runs.RemoveRange(w + 1, runs.Count - w - 1);
     }
 }

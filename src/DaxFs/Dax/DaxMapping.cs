@@ -85,6 +85,7 @@ public sealed class DaxMapping : IDisposable
     internal readonly HashSet<int> DirtyExtents = [];   // Extent tracking: device extents this mapping marked
     internal bool PageTracked;
     private int _disposed;
+    private readonly bool _persistThroughWindow; // sync, and backed by the device throughout: Persist's fast path
 
     internal DaxMapping(DaxVolume volume, Inode inode, long fileOffset, long length, MapAccess access, MapMode mode, PmemWindow window,
         long windowFileOffset, List<MapPiece> pieces, long plannedPmdBytes)
@@ -99,6 +100,7 @@ public sealed class DaxMapping : IDisposable
         WindowFileOffset = windowFileOffset;
         Pieces = pieces;
         PlannedPmdBytes = plannedPmdBytes;
+        _persistThroughWindow = mode == MapMode.Sync && pieces.TrueForAll(p => p.DevOffset >= 0);
     }
 
     /// <summary>File offset of the first mapped byte.</summary>
@@ -186,6 +188,11 @@ public sealed class DaxMapping : IDisposable
     /// mapping this is all a program needs: no syscall, no journal.</summary>
     public void Persist(long offset, long length)
     {
+        // A sync mapping's window is the device's bytes throughout: write back through the address the program stored
+        // through, and fence (the device declines when it must see device offsets, for a long range or msync).
+        if (_persistThroughWindow && _disposed == 0 && (ulong)offset <= (ulong)Length && (ulong)length <= (ulong)(Length - offset)
+            && Window.TryPersist(FileOffset - WindowFileOffset + offset, length))
+            return;
         Flush(offset, length);
         Drain();
     }

@@ -76,17 +76,32 @@ internal sealed class ExtentMap
     /// is returned (device runs the caller frees).</summary>
     public List<Extent> Map(long fileBlock, long count, long devBlock, bool unwritten)
     {
-        List<Extent> displaced = Unmap(fileBlock, count);
-        Insert(new Extent(fileBlock, devBlock, count, unwritten));
+        var displaced = new List<Extent>();
+        Map(fileBlock, count, devBlock, unwritten, displaced);
         return displaced;
+    }
+
+    /// <summary>As <see cref="Map(long, long, long, bool)"/>, appending what was mapped there to
+    /// <paramref name="displaced"/> (the write path reuses one list per transaction).</summary>
+    public void Map(long fileBlock, long count, long devBlock, bool unwritten, List<Extent> displaced)
+    {
+        Unmap(fileBlock, count, displaced);
+        Insert(new Extent(fileBlock, devBlock, count, unwritten));
     }
 
     /// <summary>Removes the mapping of [fileBlock, +count), splitting extents at the edges; returns what was there.</summary>
     public List<Extent> Unmap(long fileBlock, long count)
     {
         var removed = new List<Extent>();
+        Unmap(fileBlock, count, removed);
+        return removed;
+    }
+
+    /// <summary>As <see cref="Unmap(long, long)"/>, appending what was there to <paramref name="removed"/>.</summary>
+    public void Unmap(long fileBlock, long count, List<Extent> removed)
+    {
         if (count <= 0)
-            return removed;
+            return;
         long end = fileBlock + count;
         var (c, i) = Find(fileBlock);
         while (c < _chunks.Count)
@@ -126,7 +141,6 @@ internal sealed class ExtentMap
             MappedBlocks -= e.Count;
             RemoveAt(ref c, ref i);
         }
-        return removed;
     }
 
     /// <summary>Marks the unwritten blocks of [fileBlock, +count) written (their data was just stored).</summary>

@@ -35,6 +35,8 @@ internal sealed class Journal
     // The newest committed bytes of every home range the log holds: a checkpoint writes each range once, from here,
     // instead of replaying every record (recovery after a crash still replays the log).
     private readonly Dictionary<long, byte[]> _latest = [];
+    private readonly Stack<byte[]> _spare = new(); // inode-sized copies of a checkpointed log, for the next one
+    private const int MaxSpare = 1 << 16;
     private ulong _nextSeq;      // sequence of the next transaction to commit
     private ulong _firstSeq;     // sequence of the first transaction in the log (the header's)
     private ulong _slotSeq;
@@ -241,6 +243,9 @@ internal sealed class Journal
             _pageTracker!.FlushDirty(clean: true);
         else
             _dev.Drain();
+        foreach (byte[] kept in _latest.Values)
+            if (kept.Length == Layout.InodeSize && _spare.Count < MaxSpare)
+                _spare.Push(kept);
         _latest.Clear();
         ResetHeader();
         _checkpoints++;
@@ -256,10 +261,10 @@ internal sealed class Journal
             long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
             int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
             ReadOnlySpan<byte> data = tx.Slice(p + RecordHeaderSize, len);
-            if (!_latest.TryGetValue(off, out byte[]? keep) || keep.Length != len)
-                _latest[off] = data.ToArray();
-            else
-                data.CopyTo(keep);
+            ref byte[]? keep = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_latest, off, out _);
+            if (keep is null || keep.Length != len)
+                keep = len == Layout.InodeSize && _spare.Count > 0 ? _spare.Pop() : new byte[len];
+            data.CopyTo(keep);
             p += RecordHeaderSize + Align8(len);
         }
     }

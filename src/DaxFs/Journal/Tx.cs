@@ -14,6 +14,7 @@ internal sealed class Tx : IDisposable
     private DaxVolume _v;
     private readonly List<Inode> _dirty = new(4);
     private readonly List<BlockRun> _allocated = [];
+    private readonly List<BlockRun> _runs = [], _one = [];
     private long _reserved;
     private bool _mutating;
     private bool _done;
@@ -73,15 +74,46 @@ internal sealed class Tx : IDisposable
             _dirty.Add(inode);
     }
 
-    /// <summary>Allocates from this call's reservation.</summary>
+    /// <summary>Allocates from this call's reservation. The list returned is this transaction's and is reused by its
+    /// next <see cref="Allocate"/> (not by <see cref="AllocateOne"/>): iterate it before allocating runs again.</summary>
     public List<BlockRun> Allocate(long count, long hint, bool aligned, long fileBlock = 0)
+    {
+        _runs.Clear();
+        AllocateInto(count, hint, aligned, fileBlock, _runs);
+        return _runs;
+    }
+
+    /// <summary>Allocates one block from this call's reservation (log, xattr and symlink blocks, copy-on-write of a
+    /// partial block); safe to call while iterating the runs of <see cref="Allocate"/>.</summary>
+    public long AllocateOne(long hint)
+    {
+        _one.Clear();
+        AllocateInto(1, hint, aligned: false, 0, _one);
+        return _one[0].Start;
+    }
+
+    private void AllocateInto(long count, long hint, bool aligned, long fileBlock, List<BlockRun> runs)
     {
         if (count > _reserved)
             throw new InvalidOperationException($"allocation of {count} blocks exceeds the {_reserved} reserved");
-        List<BlockRun> runs = _v.Allocator.AllocateReserved(count, hint, aligned, fileBlock);
+        _v.Allocator.AllocateReserved(count, hint, aligned, fileBlock, runs);
         _reserved -= count;
         _allocated.AddRange(runs);
-        return runs;
+    }
+
+    /// <summary>A list for the extents an <see cref="Iomap.ExtentMap"/> change displaces, cleared and reused by each
+    /// caller in turn (the write path allocates nothing for its bookkeeping).</summary>
+    public List<Iomap.Extent> Displaced { get; } = [];
+
+    /// <summary>A list for the records a log compaction rewrites (reused, like <see cref="Displaced"/>).</summary>
+    public List<Format.LogRecord> Records { get; } = [];
+
+    /// <summary>Hands the unused reservation to the caller (who returns it to the allocator with the freed blocks).</summary>
+    public long TakeUnusedReservation()
+    {
+        long n = _reserved;
+        _reserved = 0;
+        return n;
     }
 
     /// <summary>Frees blocks once this transaction is durable.</summary>
@@ -134,6 +166,10 @@ internal sealed class Tx : IDisposable
         }
         _dirty.Clear();
         _allocated.Clear();
+        Displaced.Clear();
+        Records.Clear(); // drops the names it held
+        if (Records.Capacity > 4096)
+            Records.Capacity = 0; // a big directory's compaction: do not keep its array in a pooled transaction
         Freed.Clear();
         _reserved = 0;
         _mutating = false;

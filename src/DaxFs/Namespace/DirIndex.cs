@@ -12,7 +12,9 @@ internal sealed class DirIndex
 {
     private readonly Dictionary<byte[], DirSlot> _byName = new(NameComparer.Instance);
     private readonly Dictionary<byte[], DirSlot>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
-    private readonly List<(ulong Id, byte[]? Name)> _order = [];
+    // Id order, as parallel lists (the binary search reads only the ids): a null name is a tombstone.
+    private readonly List<ulong> _ids = [];
+    private readonly List<(byte[]? Name, DirSlot Slot)> _order = [];
 
     public DirIndex() => _lookup = _byName.GetAlternateLookup<ReadOnlySpan<byte>>();
 
@@ -26,9 +28,10 @@ internal sealed class DirIndex
     public bool TryGetById(ulong id, out byte[] name, out DirSlot slot)
     {
         int i = IndexOf(id);
-        if (i >= 0 && _order[i].Name is { } n && _byName.TryGetValue(n, out slot))
+        if (i >= 0 && _order[i].Name is { } n)
         {
             name = n;
+            slot = _order[i].Slot;
             return true;
         }
         name = [];
@@ -39,10 +42,11 @@ internal sealed class DirIndex
     /// <summary>Adds an entry; its id must be larger than every id so far.</summary>
     public void Add(byte[] name, DirSlot slot)
     {
-        if (_order.Count > 0 && _order[^1].Id >= slot.Id)
+        if (_ids.Count > 0 && _ids[^1] >= slot.Id)
             throw new InvalidOperationException($"directory entry id {slot.Id} is not increasing");
         _byName.Add(name, slot);
-        _order.Add((slot.Id, name));
+        _ids.Add(slot.Id);
+        _order.Add((name, slot));
     }
 
     /// <summary>Removes the entry named <paramref name="name"/>.</summary>
@@ -51,11 +55,25 @@ internal sealed class DirIndex
         if (!_lookup.Remove(name, out byte[]? key, out DirSlot slot))
             throw new KeyNotFoundException("no such directory entry");
         int i = IndexOf(slot.Id);
-        _order[i] = (slot.Id, null);
+        _order[i] = (null, default);
         if (_order.Count > 64 && _byName.Count < _order.Count / 2)
-            _order.RemoveAll(e => e.Name is null);
+            SweepTombstones();
         _ = key;
         return slot;
+    }
+
+    private void SweepTombstones()
+    {
+        int w = 0;
+        for (int r = 0; r < _order.Count; r++)
+        {
+            if (_order[r].Name is null)
+                continue;
+            _ids[w] = _ids[r];
+            _order[w++] = _order[r];
+        }
+        _ids.RemoveRange(w, _ids.Count - w);
+        _order.RemoveRange(w, _order.Count - w);
     }
 
     /// <summary>Entries with an id above <paramref name="afterId"/>, in id order.</summary>
@@ -65,14 +83,14 @@ internal sealed class DirIndex
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if (_order[mid].Id <= afterId)
+            if (_ids[mid] <= afterId)
                 lo = mid + 1;
             else
                 hi = mid;
         }
         for (int i = lo; i < _order.Count; i++)
             if (_order[i].Name is { } n)
-                yield return (n, _byName[n]);
+                yield return (n, _order[i].Slot);
     }
 
     /// <summary>Every entry in id order.</summary>
@@ -84,7 +102,7 @@ internal sealed class DirIndex
         while (lo <= hi)
         {
             int mid = (lo + hi) >>> 1;
-            ulong m = _order[mid].Id;
+            ulong m = _ids[mid];
             if (m == id)
                 return mid;
             if (m < id)

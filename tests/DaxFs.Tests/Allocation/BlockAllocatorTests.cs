@@ -165,17 +165,23 @@ public class BlockAllocatorTests(ITestOutputHelper output)
         Assert.True(a.TryReserve(10));
         Assert.Equal(total - 60, a.FreeBlocks);
         a.Unreserve(10);
-        List<BlockRun> r = a.AllocateReserved(30, -1, aligned: false);
-        Assert.Equal(30, r.Sum(x => x.Count));
+        List<BlockRun> r = [new BlockRun(-5, 1)]; // runs are appended after what the list holds
+        a.AllocateReserved(30, -1, aligned: false, 0, r);
+        Assert.Equal(new BlockRun(-5, 1), r[0]);
+        Assert.Equal(30, r.Skip(1).Sum(x => x.Count));
         Assert.Equal(total - 50, a.FreeBlocks); // 30 used + 20 still promised
-        Assert.Throws<InvalidOperationException>(() => a.AllocateReserved(21, -1, aligned: false));
+        Assert.Throws<InvalidOperationException>(() => a.AllocateReserved(21, -1, aligned: false, 0, []));
         Assert.Throws<InvalidOperationException>(() => a.Unreserve(21));
-        a.Unreserve(20);
-        Assert.Equal(total - 30, a.FreeBlocks);
+        // A transaction's end: its freed runs and its unused reservation go back under one lock.
+        Assert.Throws<InvalidOperationException>(() => a.Release([], 21));
+        a.Release(r.Skip(1).Take(1).ToList(), 20);
+        Assert.Equal(total - 30 + r[1].Count, a.FreeBlocks);
         // Reserved blocks can be allocated even when nothing else is free.
         BlockAllocator b = Fresh();
         b.Reserve(b.FreeBlocks + b.Pool, freeing: true);
-        Assert.Equal(b.TotalBlocks, b.AllocateReserved(b.TotalBlocks, -1, aligned: true).Sum(x => x.Count));
+        List<BlockRun> all = [];
+        b.AllocateReserved(b.TotalBlocks, -1, aligned: true, 0, all);
+        Assert.Equal(b.TotalBlocks, all.Sum(x => x.Count));
         Assert.Equal(0, b.FreeBlocks);
     }
 

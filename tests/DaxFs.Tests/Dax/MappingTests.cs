@@ -265,6 +265,40 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
         }
     }
 
+    /// <summary>A sync mapping's Persist writes back through the window's own addresses with no device-offset
+    /// translation -- but only where that is allowed: not for a range past the window, not for long ranges (the device
+    /// mapping then), not while an observer watches the device (it is told device offsets: the general path does),
+    /// not once the window is gone.</summary>
+    [Fact]
+    public void SyncPersistTakesTheWindowPathOnlyWhereItMay()
+    {
+        var (dev, v) = TestVolumes.Fresh(64 << 20);
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = FileOf(v, "/w", Data(2 << 20, 4));
+            DaxMapping m = f.Map(0, 2 << 20, MapAccess.ReadWrite, MapMode.Sync);
+            PmemWindow w = m.Window;
+            long at = m.FileOffset - m.WindowFileOffset;
+            Assert.True(w.TryPersist(at + 64, 64));
+            Assert.True(w.TryPersist(at, 0));
+            Assert.False(w.TryPersist(at, 256 << 10));
+            Assert.False(w.TryPersist(-1, 64));
+            Assert.False(w.TryPersist(w.Length - 32, 64));
+            Assert.Throws<ArgumentOutOfRangeException>(() => m.Persist((2 << 20) - 32, 64));
+            var flushes = new FlushCounter();
+            dev.Observer = flushes;
+            Assert.False(w.TryPersist(at + 64, 64));
+            m.GetSpan(128, 64).Fill(1);
+            m.Persist(128, 64);
+            Assert.Equal((1, 1), (flushes.Flushes, flushes.Drains));
+            dev.Observer = null;
+            m.Dispose();
+            Assert.False(w.TryPersist(at + 64, 64));
+            Assert.Throws<ObjectDisposedException>(() => m.Persist(0, 64));
+        }
+    }
+
     [Fact]
     public void SyncMappingIsRefusedOnAPageDevice()
     {

@@ -418,4 +418,39 @@ public class LogTests
         var e = MountFails(dev);
         Assert.Contains("belongs to another inode", e.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>Appends that continue the file's last extent, and sequential copy-on-write into fresh blocks, replace
+    /// the log's last (inline) record with a longer one instead of adding one per call: the log stays short, and a
+    /// crash image taken while mounted (journal not checkpointed) replays to the same bytes, fsck clean.</summary>
+    [Fact]
+    public void ContinuingExtentsExtendTheLastRecord()
+    {
+        var (dev, v) = TestVolumes.Fresh(Bytes);
+        using (dev)
+        using (v)
+        {
+            using var f = v.CreateFile("/appended");
+            for (int k = 0; k < 100; k++)
+                f.Write(k * 4096L, RichImage.Pattern(4096, k));
+            InodeRecord r = v.Get(f.Ino).Rec;
+            Assert.True(r.LogRecordCount <= 2, $"100 appends left {r.LogRecordCount} log records");
+            Assert.Equal(0, r.LogBlockCount);
+            for (int k = 10; k < 20; k++)
+                f.Write(k * 4096L, RichImage.Pattern(4096, 1000 + k)); // copy on write, block after block
+            r = v.Get(f.Ino).Rec;
+            Assert.True(r.LogRecordCount <= 4, $"ten sequential overwrites left {r.LogRecordCount} log records");
+            using PmemDevice crashed = TestVolumes.FromImage(TestVolumes.Snapshot(dev));
+            using (var again = DaxVolume.Mount(crashed))
+            {
+                using var g = again.OpenFile("/appended");
+                var buf = new byte[4096];
+                for (int k = 0; k < 100; k++)
+                {
+                    Assert.Equal(4096, g.Read(k * 4096L, buf));
+                    Assert.True(buf.AsSpan().SequenceEqual(RichImage.Pattern(4096, k is >= 10 and < 20 ? 1000 + k : k)), $"block {k}");
+                }
+            }
+            Assert.True(Fsck.Check(crashed).Clean);
+        }
+    }
 }
