@@ -85,6 +85,7 @@ public static class MapSuite
             results.Add(Alone($"first_store_added_cost_{policy}", "ns", D("store_clean_ns", null).Minus(D("store_dirty_ns", null))));
         }
         results.Add(Compared("random_load_8B_pmd", "Mloads/s", E("load_pmd_mps"), "same loads, PTE-mapped", E("load_pte_mps"), ">= 1.5"));
+        results.Add(Compared("random_load_8B_dependent_pmd", "Mloads/s", E("load_dep_pmd_mps"), "same chain, PTE-mapped", E("load_dep_pte_mps"), null));
         results.Add(Alone("random_load_8B_pmd_mapped_bytes_pmd", "bytes", E("load_pmd_smaps")));
         results.Add(Alone("random_load_8B_pmd_mapped_bytes_pte", "bytes", E("load_pte_smaps")));
         results.Add(Compared("map_write_persist_unmap_2MiB_pmd", "ops/s", E("mwpu_pmd_ns", PerSecond), "same, PTE-mapped",
@@ -393,6 +394,18 @@ public static class MapSuite
             }
             d["load_pmd_mps"] = Timing.Median(pmd);
             d["load_pte_mps"] = Timing.Median(ptes);
+            // 2b. The same with each address depending on the value loaded before it: no overlap between loads, so
+            // every TLB miss's page walk is paid in full (the independent loads above overlap many of them).
+            long chained = Math.Max(1 << 14, loads / 4);
+            pmd.Clear();
+            ptes.Clear();
+            for (int r = 0; r < 3; r++)
+            {
+                pmd.Add(DependentLoads(mp.Pointer, o.FileBytes, chained, o.Seed + (ulong)r));
+                ptes.Add(DependentLoads(mt.Pointer, o.FileBytes, chained, o.Seed + (ulong)r));
+            }
+            d["load_dep_pmd_mps"] = Timing.Median(pmd);
+            d["load_dep_pte_mps"] = Timing.Median(ptes);
 
             // 4. 64-byte store + Persist through the sync mapping: the anchor's offsets, batches of 8, a warm-up pass.
             ArraySegment<byte> src = Timing.AlignedBuffer(64);
@@ -483,6 +496,28 @@ public static class MapSuite
         }
         long ns = Timing.NowNs() - t0;
         GC.KeepAlive(sum);
+        return count / (double)ns * 1000;
+    }
+
+    /// <summary>Random 8-byte loads where each address mixes in the value loaded before it (a dependency chain:
+    /// latency-bound, one TLB miss at a time); millions of loads per second.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static unsafe double DependentLoads(nint p, long length, long count, ulong seed)
+    {
+        ulong mask = (ulong)(length / 8 - 1);
+        ulong s = seed | 1;
+        ulong* b = (ulong*)p;
+        long t0 = Timing.NowNs();
+        for (long i = 0; i < count; i++)
+        {
+            s ^= b[s & mask];
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s |= 1;
+        }
+        long ns = Timing.NowNs() - t0;
+        GC.KeepAlive(s);
         return count / (double)ns * 1000;
     }
 

@@ -26,7 +26,7 @@ public class MapSuiteTests
         }
         expected.AddRange([
             "fsync_one_4KiB_page_vs_target", "fsync_one_4KiB_pagefault_vs_target",
-            "random_load_8B_pmd", "random_load_8B_pmd_mapped_bytes_pmd", "random_load_8B_pmd_mapped_bytes_pte",
+            "random_load_8B_pmd", "random_load_8B_dependent_pmd", "random_load_8B_pmd_mapped_bytes_pmd", "random_load_8B_pmd_mapped_bytes_pte",
             "map_write_persist_unmap_2MiB_pmd", "map_write_persist_unmap_2MiB_pmd_latency", "map_write_persist_unmap_2MiB_pte_latency",
             "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd", "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte",
             "store_persist_64B", "copy_persist_64B", "store_persist_64B_pmd_mapped_bytes_daxfs", "store_persist_64B_pmd_mapped_bytes_pmdk",

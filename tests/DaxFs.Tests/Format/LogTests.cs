@@ -453,4 +453,35 @@ public class LogTests
             Assert.True(Fsck.Check(crashed).Clean);
         }
     }
+
+    /// <summary>A log is compacted once its dead records outnumber the live ones four to one: emptying a directory
+    /// keeps its log within five times its live entries (plus the slack) after every unlink, and compacts it along
+    /// the way; the emptied directory's log is short, and mounts.</summary>
+    [Fact]
+    public void ShrinkingDirectoryLogStaysBounded()
+    {
+        var (dev, v) = TestVolumes.Fresh(Bytes);
+        using (dev)
+        using (v)
+        {
+            ulong dir = v.CreateDirectory("/shrinking").Ino;
+            for (int k = 0; k < 300; k++)
+                v.CreateFile($"/shrinking/entry-{k:D4}").Dispose();
+            long most = 0;
+            for (int k = 0; k < 300; k++)
+            {
+                v.Delete($"/shrinking/entry-{k:D4}");
+                InodeRecord r = v.Get(dir).Rec;
+                long live = 299 - k;
+                Assert.True(r.LogRecordCount < 64 || r.LogRecordCount - live <= 4 * live + 32,
+                    $"after {k + 1} unlinks: {r.LogRecordCount} records for {live} entries");
+                most = Math.Max(most, r.LogRecordCount);
+            }
+            Assert.True(v.Get(dir).Rec.LogRecordCount < 64, $"the empty directory's log holds {v.Get(dir).Rec.LogRecordCount} records");
+            Assert.True(most >= 300, "the log never held the entries");
+            using PmemDevice crashed = TestVolumes.FromImage(TestVolumes.Snapshot(dev));
+            using (var again = DaxVolume.Mount(crashed))
+                Assert.Empty(again.List("/shrinking"));
+        }
+    }
 }
