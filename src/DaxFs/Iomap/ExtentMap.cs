@@ -165,29 +165,33 @@ internal sealed class ExtentMap
     /// <summary>Position of the first extent whose end is past <paramref name="fileBlock"/> ((chunks, 0) if none).</summary>
     private (int Chunk, int Index) Find(long fileBlock)
     {
-        // The remembered position answers when its extent is the first one ending past fileBlock.
+        // The remembered position answers when its extent is the first one ending past fileBlock. The chunk is
+        // checked against the chunk ends first (an array every lookup reads): a random lookup then rejects the hint
+        // without touching the remembered chunk's extents, which are cold.
         int hc = _hintChunk, hi0 = _hintIndex;
-        if ((uint)hc < (uint)_chunks.Count)
+        int lo;
+        if ((uint)hc < (uint)_chunks.Count && fileBlock < _ends[hc] && (hc == 0 || _ends[hc - 1] <= fileBlock))
         {
             List<Extent> hch = _chunks[hc];
-            if ((uint)hi0 < (uint)hch.Count && hch[hi0].FileEnd > fileBlock)
-            {
-                long prevEnd = hi0 > 0 ? hch[hi0 - 1].FileEnd : hc > 0 ? _ends[hc - 1] : long.MinValue;
-                if (prevEnd <= fileBlock)
-                    return (hc, hi0);
-            }
+            if ((uint)hi0 < (uint)hch.Count && hch[hi0].FileEnd > fileBlock && (hi0 == 0 || hch[hi0 - 1].FileEnd <= fileBlock))
+                return (hc, hi0);
+            lo = hc; // the right chunk, another extent in it
         }
-        int lo = 0, hi = _ends.Count;
-        while (lo < hi)
+        else
         {
-            int mid = (lo + hi) >>> 1;
-            if (_ends[mid] <= fileBlock)
-                lo = mid + 1;
-            else
-                hi = mid;
+            lo = 0;
+            int hi = _ends.Count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if (_ends[mid] <= fileBlock)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == _chunks.Count)
+                return (lo, 0);
         }
-        if (lo == _chunks.Count)
-            return (lo, 0);
         List<Extent> chunk = _chunks[lo];
         int a = 0, z = chunk.Count;
         while (a < z)
