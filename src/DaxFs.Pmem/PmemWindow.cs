@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Globalization;
 using DaxFs.Pmem.Interop;
@@ -132,14 +133,22 @@ public sealed unsafe class PmemWindow : IDisposable
     }
 
     /// <summary>Bytes [offset, offset+length) of the window.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Span<byte> GetSpan(long offset, int length)
+    {
+        // One branch on the store path (a program's GetSpan + copy + Persist); the reasons are sorted out off it.
+        if (offset < 0 || length < 0 || offset > Length - length || _reserve == 0 || !_writable)
+            ThrowBadSpan(offset, length);
+        return new Span<byte>((void*)(Address + (nint)offset), length);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadSpan(long offset, int length)
     {
         if (offset < 0 || length < 0 || offset > Length - length)
             throw new ArgumentOutOfRangeException(nameof(offset), $"range [{offset}, +{length}) is outside the {Length}-byte window");
         ObjectDisposedException.ThrowIf(_reserve == 0, this);
-        if (!_writable)
-            throw new InvalidOperationException("the mapping is read-only: use GetReadOnlySpan");
-        return new Span<byte>((void*)(Address + (nint)offset), length);
+        throw new InvalidOperationException("the mapping is read-only: use GetReadOnlySpan");
     }
 
     /// <summary>Bytes [offset, offset+length) of the window, for reading.</summary>

@@ -86,6 +86,7 @@ public sealed class DaxMapping : IDisposable
     internal bool PageTracked;
     private int _disposed;
     private readonly bool _persistThroughWindow; // sync, and backed by the device throughout: Persist's fast path
+    private readonly long _windowBase;           // window offset of the mapping's byte 0
 
     internal DaxMapping(DaxVolume volume, Inode inode, long fileOffset, long length, MapAccess access, MapMode mode, PmemWindow window,
         long windowFileOffset, List<MapPiece> pieces, long plannedPmdBytes)
@@ -101,6 +102,7 @@ public sealed class DaxMapping : IDisposable
         Pieces = pieces;
         PlannedPmdBytes = plannedPmdBytes;
         _persistThroughWindow = mode == MapMode.Sync && pieces.TrueForAll(p => p.DevOffset >= 0);
+        _windowBase = fileOffset - windowFileOffset;
     }
 
     /// <summary>File offset of the first mapped byte.</summary>
@@ -123,10 +125,11 @@ public sealed class DaxMapping : IDisposable
 
     /// <summary>Bytes [offset, offset+length) of the mapping (relative to <see cref="FileOffset"/>), for loads and
     /// stores; read-only mappings throw (use <see cref="GetReadOnlySpan"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public Span<byte> GetSpan(long offset, int length)
     {
         CheckRange(offset, length);
-        return Window.GetSpan(FileOffset - WindowFileOffset + offset, length);
+        return Window.GetSpan(_windowBase + offset, length);
     }
 
     /// <summary>Bytes [offset, offset+length) of the mapping, for loads.</summary>
@@ -191,7 +194,7 @@ public sealed class DaxMapping : IDisposable
         // A sync mapping's window is the device's bytes throughout: write back through the address the program stored
         // through, and fence (the device declines when it must see device offsets, for a long range or msync).
         if (_persistThroughWindow && _disposed == 0 && (ulong)offset <= (ulong)Length && (ulong)length <= (ulong)(Length - offset)
-            && Window.TryPersist(FileOffset - WindowFileOffset + offset, length))
+            && Window.TryPersist(_windowBase + offset, length))
             return;
         Flush(offset, length);
         Drain();
@@ -236,11 +239,18 @@ public sealed class DaxMapping : IDisposable
         }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void CheckRange(long offset, long length)
     {
+        if (_disposed != 0 || offset < 0 || length < 0 || offset > Length - length)
+            ThrowBadRange(offset, length);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ThrowBadRange(long offset, long length)
+    {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (offset < 0 || length < 0 || offset > Length - length)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"range [{offset}, +{length}) is outside the {Length}-byte mapping");
+        throw new ArgumentOutOfRangeException(nameof(offset), $"range [{offset}, +{length}) is outside the {Length}-byte mapping");
     }
 
     /// <summary>Unmaps; an async writable mapping is written back first.</summary>
