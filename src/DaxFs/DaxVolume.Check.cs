@@ -99,11 +99,7 @@ public sealed partial class DaxVolume
                 var blank = new Inode(ino, new InodeRecord { Generation = _generations[ino] + 1 });
                 tx.Touch(blank);
                 tx.Commit();
-                lock (_itLock)
-                {
-                    _inodeUsed[ino >> 6] &= ~(1UL << (int)(ino & 63));
-                    _freeInodes++;
-                }
+                ReleaseInodeSlots([ino]);
                 repairs.Add($"cleared the corrupted inode slot {ino}");
             }
             foreach (ulong ino in _damaged.Where(_inodes.ContainsKey).OrderBy(x => x))

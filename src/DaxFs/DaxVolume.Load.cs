@@ -306,7 +306,7 @@ public sealed partial class DaxVolume
         }
     }
 
-    /// <summary>Releases an unlinked inode: its blocks (after commit) and its slot.</summary>
+    /// <summary>Releases an unlinked inode: its blocks and its slot, both once the transaction has committed.</summary>
     internal void FreeInode(Tx tx, Inode inode)
     {
         if (inode.Map is { } map)
@@ -323,10 +323,12 @@ public sealed partial class DaxVolume
         lock (_itLock)
         {
             _inodes.TryRemove(inode.Ino, out _);
-            _inodeUsed[inode.Ino >> 6] &= ~(1UL << (int)(inode.Ino & 63));
             _generations[inode.Ino] = gen;
-            _freeInodes++;
         }
+        // The slot is taken again only once this transaction has committed (CommitTx): a call creating a file in
+        // between -- FUSE's FORGET frees an unlinked inode outside the namespace lock -- could otherwise reuse the
+        // number and commit its new image before this one's freed image, which would then win.
+        tx.FreedInodes.Add(inode.Ino);
     }
 
     /// <summary>Takes a free inode slot (ENOSPC when none) with the next generation of that slot.</summary>
@@ -360,12 +362,18 @@ public sealed partial class DaxVolume
     }
 
     /// <summary>Returns a slot taken by <see cref="AllocateInodeSlot"/> for a call that then failed.</summary>
-    private void ReturnInodeSlot(ulong ino)
+    private void ReturnInodeSlot(ulong ino) => ReleaseInodeSlots([ino]);
+
+    /// <summary>Makes inode slots allocatable: freed by a committed transaction, or taken by a call that failed.</summary>
+    internal void ReleaseInodeSlots(ReadOnlySpan<ulong> slots)
     {
         lock (_itLock)
         {
-            _inodeUsed[ino >> 6] &= ~(1UL << (int)(ino & 63));
-            _freeInodes++;
+            foreach (ulong ino in slots)
+            {
+                _inodeUsed[ino >> 6] &= ~(1UL << (int)(ino & 63));
+                _freeInodes++;
+            }
         }
     }
 }

@@ -323,9 +323,14 @@ public sealed partial class DaxVolume : IDisposable
     /// durable before the commit that exposes it is skipped. Never set outside that test.</summary>
     internal bool BrokenSkipOrderingFence { get; set; }
 
+    /// <summary>Tests: called as a transaction starts to commit (before the journal is locked), on the committing
+    /// thread; lets a test hold one call there while another runs.</summary>
+    internal Action? BeforeCommitForTests { get; set; }
+
     /// <summary>Commits a transaction: ordered bytes durable, then the inode images through the journal.</summary>
     internal void CommitTx(Tx tx)
     {
+        BeforeCommitForTests?.Invoke();
         if (tx.Dirty.Count > 0)
         {
             if (tx.Ordered && !_page && !BrokenSkipOrderingFence)
@@ -355,6 +360,8 @@ public sealed partial class DaxVolume : IDisposable
             _journal.Sync();
             ReleaseDeferredFrees();
         }
+        if (tx.FreedInodes.Count > 0)
+            ReleaseInodeSlots(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tx.FreedInodes));
     }
 
     /// <summary>Page devices, out of space: syncs so that the blocks freed by earlier calls become allocatable;

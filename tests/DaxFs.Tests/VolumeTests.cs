@@ -316,4 +316,51 @@ public class VolumeTests(ITestOutputHelper output)
             Assert.True(report.Clean);
         }
     }
+
+    /// <summary>FUSE's FORGET frees an unlinked inode outside the namespace lock. Its slot must not be taken again
+    /// before the freeing call has committed: here the call is held just before its commit while another creates a
+    /// symlink. Were the slot reusable already (it was, until a CI run of the tar test caught it), the symlink would
+    /// take the same inode number, commit first, and the freed image committed after it would erase it: the directory
+    /// would name a free inode. The symlink gets another slot; the image taken after both mounts with it, fsck clean.</summary>
+    [Fact]
+    public void FreedInodeSlotIsNotReusedBeforeItsCommit()
+    {
+        var (dev, v) = TestVolumes.Fresh(16 << 20);
+        using (dev)
+        using (v)
+        {
+            ulong pinned;
+            using (DaxFile placeholder = v.CreateFile("/placeholder"))
+                pinned = placeholder.Ino;
+            v.Pin(pinned); // what a FUSE lookup does
+            v.Delete("/placeholder");
+            using var committing = new ManualResetEventSlim();
+            using var created = new ManualResetEventSlim();
+            int unpinThread = 0;
+            v.BeforeCommitForTests = () =>
+            {
+                if (Environment.CurrentManagedThreadId != Volatile.Read(ref unpinThread))
+                    return;
+                committing.Set();
+                created.Wait(TimeSpan.FromSeconds(30)); // the test thread fails the test if this times out
+            };
+            var unpin = new Thread(() =>
+            {
+                Volatile.Write(ref unpinThread, Environment.CurrentManagedThreadId);
+                v.Unpin(pinned);
+            });
+            unpin.Start();
+            Assert.True(committing.Wait(TimeSpan.FromSeconds(30)), "the unpin did not reach its commit");
+            string target = string.Join('/', Enumerable.Repeat("../x", 60)); // a block target, like tar's link-long
+            ulong link = v.Symlink("/link", target).Ino;
+            created.Set();
+            Assert.True(unpin.Join(TimeSpan.FromSeconds(30)), "the unpin did not finish");
+            v.BeforeCommitForTests = null;
+            Assert.NotEqual(pinned, link);
+            using PmemDevice image = TestVolumes.FromImage(TestVolumes.Snapshot(dev));
+            Assert.True(Fsck.Check(image).Clean);
+            using var again = DaxVolume.Mount(image);
+            Assert.Equal(target, again.ReadLink("/link"));
+        }
+    }
 }

@@ -105,6 +105,9 @@ internal sealed class Tx : IDisposable
     /// caller in turn (the write path allocates nothing for its bookkeeping).</summary>
     public List<Iomap.Extent> Displaced { get; } = [];
 
+    /// <summary>Inode slots this call freed: allocatable again once it has committed.</summary>
+    public List<ulong> FreedInodes { get; } = [];
+
     /// <summary>A list for the records a log compaction rewrites (reused, like <see cref="Displaced"/>).</summary>
     public List<Format.LogRecord> Records { get; } = [];
 
@@ -167,6 +170,7 @@ internal sealed class Tx : IDisposable
         _dirty.Clear();
         _allocated.Clear();
         Displaced.Clear();
+        FreedInodes.Clear();
         Records.Clear(); // drops the names it held
         if (Records.Capacity > 4096)
             Records.Capacity = 0; // a big directory's compaction: do not keep its array in a pooled transaction
