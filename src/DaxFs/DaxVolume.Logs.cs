@@ -73,7 +73,7 @@ public sealed partial class DaxVolume
         ulong fileBlock = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[8..]);
         ulong devBlock = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[16..]);
         ulong count = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(last[24..]);
-        if (fileBlock + count != rec.A || devBlock + count != rec.B || count + rec.C > uint.MaxValue)
+        if (fileBlock + count != rec.A || devBlock + count != rec.B)
             return false;
         uint seed = LogFormat.Seed(ino, r.Generation, r.LogEpoch, (ulong)(r.LogRecordCount - 1));
         LogFormat.Encode(last, new LogRecord(LogRecordType.ExtentMap, rec.Flags, fileBlock, devBlock, count + rec.C, null), seed);
