@@ -655,12 +655,22 @@ internal sealed class Session : IDisposable
             {
                 Run(l.Nested!);
                 nestedDone = true;
+                if (dir.Freed)
+                {
+                    // The nested call removed the listed directory itself and nothing holds it: like getdents on a
+                    // dead directory, the next chunk fails with ENOENT (the listing so far is all there is).
+                    DaxFsException? gone = Try(() => V.ReadDirectory(dir.Ino, cookie, 1));
+                    Judge(Plan.Fail(Errno.ENOENT), gone, false, default, what);
+                    return;
+                }
             }
             if (got.Count > 1_000_000)
                 throw Mismatch("listing", $"{what}: the listing does not end");
         }
         if (!nestedDone)
             Run(l.Nested!);
+        if (dir.Nlink == 0)
+            return; // removed during the listing (held open): it was empty, and its '..' is gone from the model
         if (got.Count < 2 || got[0].NameString != "." || got[0].Cookie != 1 || got[0].Ino != dir.Ino
             || got[1].NameString != ".." || got[1].Cookie != 2 || got[1].Ino != dir.Parent!.Ino)
             throw Mismatch("listing", $"{what}: the listing does not start with '.' (cookie 1, inode {dir.Ino}) and '..' (cookie 2, inode {dir.Parent!.Ino}): {string.Join(", ", got.Take(2).Select(e => $"{e.NameString}/{e.Cookie}/{e.Ino}"))}");
