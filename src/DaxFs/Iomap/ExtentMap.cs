@@ -179,16 +179,7 @@ internal sealed class ExtentMap
         }
         else
         {
-            lo = 0;
-            int hi = _ends.Count;
-            while (lo < hi)
-            {
-                int mid = (lo + hi) >>> 1;
-                if (_ends[mid] <= fileBlock)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            lo = Sorted.FirstAbove<long>(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ends), fileBlock);
             if (lo == _chunks.Count)
                 return (lo, 0);
         }
@@ -349,20 +340,7 @@ internal sealed class ExtentMap
         }
 
         /// <summary>Index of the first extent ending past <paramref name="fileBlock"/> (Count if none).</summary>
-        public int FirstEndingAfter(long fileBlock)
-        {
-            int a = 0, z = Count;
-            long[] ends = _ends;
-            while (a < z)
-            {
-                int mid = (a + z) >>> 1;
-                if (ends[mid] <= fileBlock)
-                    a = mid + 1;
-                else
-                    z = mid;
-            }
-            return a;
-        }
+        public int FirstEndingAfter(long fileBlock) => Sorted.FirstAbove<long>(_ends.AsSpan(0, Count), fileBlock);
 
         public void Insert(int i, Extent e)
         {

@@ -79,15 +79,7 @@ internal sealed class DirIndex
     /// <summary>Entries with an id above <paramref name="afterId"/>, in id order.</summary>
     public IEnumerable<(byte[] Name, DirSlot Slot)> After(ulong afterId)
     {
-        int lo = 0, hi = _order.Count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (_ids[mid] <= afterId)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        int lo = Sorted.FirstAbove<ulong>(CollectionsMarshal.AsSpan(_ids), afterId);
         for (int i = lo; i < _order.Count; i++)
             if (_order[i].Name is { } n)
                 yield return (n, _order[i].Slot);
@@ -98,19 +90,8 @@ internal sealed class DirIndex
 
     private int IndexOf(ulong id)
     {
-        int lo = 0, hi = _order.Count - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            ulong m = _ids[mid];
-            if (m == id)
-                return mid;
-            if (m < id)
-                lo = mid + 1;
-            else
-                hi = mid - 1;
-        }
-        return -1;
+        int i = CollectionsMarshal.AsSpan(_ids).BinarySearch(id);
+        return i >= 0 ? i : -1;
     }
 
     /// <summary>Byte-wise name equality, with span lookups that allocate nothing.</summary>
