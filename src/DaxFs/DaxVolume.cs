@@ -333,13 +333,12 @@ public sealed partial class DaxVolume : IDisposable
         BeforeCommitForTests?.Invoke();
         if (tx.Dirty.Count > 0)
         {
-            if (tx.Ordered && !_page && !BrokenSkipOrderingFence)
-                _dev.Drain();
+            // The images are encoded while the ordered stores drain; the journal fences them before its own stores.
             JournalLog.TxBuilder b = tx.Builder;
             b.Reset();
             foreach (Inode i in tx.Dirty)
                 i.Rec.Encode(b.Add(_sb.InodeOffset(i.Ino), Layout.InodeSize), i.Ino);
-            _journal.Commit(b);
+            _journal.Commit(b, fenceFirst: tx.Ordered && !_page && !BrokenSkipOrderingFence);
         }
         if (_page)
         {

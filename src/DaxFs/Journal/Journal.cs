@@ -103,7 +103,7 @@ internal sealed class Journal
     }
 
     /// <summary>A transaction being built in a caller-owned buffer: records are appended after the header space,
-    /// then <see cref="Commit(TxBuilder)"/> seals it. Reused across calls to spare the allocations.</summary>
+    /// then <see cref="Commit(TxBuilder, bool)"/> seals it. Reused across calls to spare the allocations.</summary>
     public sealed class TxBuilder
     {
         internal byte[] Buffer = new byte[4096];
@@ -144,8 +144,10 @@ internal sealed class Journal
     }
 
     /// <summary>Seals and commits a built transaction. On CacheLine/Byte devices it is durable when this returns
-    /// (non-temporal stores of the whole transaction, one fence); on Page devices at the next <see cref="Sync"/>.</summary>
-    public void Commit(TxBuilder b)
+    /// (non-temporal stores of the whole transaction, one fence); on Page devices at the next <see cref="Sync"/>.
+    /// <paramref name="fenceFirst"/>: the caller's ordered stores (data, log records) are fenced before the
+    /// transaction's first store -- after it is sealed, so that the sealing overlaps their write-back.</summary>
+    public void Commit(TxBuilder b, bool fenceFirst = false)
     {
         int length = b.Length + CommitSize;
         if (Align64(length) > _sb.LogBytes / 2)
@@ -165,11 +167,13 @@ internal sealed class Journal
             {
                 if (_head + Align64(length) > _sb.LogBytes)
                     CheckpointLocked();
+                if (fenceFirst)
+                    _dev.Drain();
                 _dev.Copy(_sb.LogOffset + _head, tx, PersistFlags.NoDrain | PersistFlags.NonTemporal);
+                Remember(tx); // DRAM only: while the transaction's stores drain
                 _dev.Drain();
                 _head += Align64(length);
                 _nextSeq++;
-                Remember(tx);
             }
             _commits++;
         }
