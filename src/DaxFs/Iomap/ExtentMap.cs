@@ -85,9 +85,37 @@ internal sealed class ExtentMap
     /// <paramref name="displaced"/> (the write path reuses one list per transaction).</summary>
     public void Map(long fileBlock, long count, long devBlock, bool unwritten, List<Extent> displaced)
     {
+        if (TryReplace(new Extent(fileBlock, devBlock, count, unwritten), displaced))
+            return;
         Unmap(fileBlock, count, displaced);
         Insert(new Extent(fileBlock, devBlock, count, unwritten));
     }
+
+    /// <summary>Copy-on-write of exactly one extent (the usual case in a file fragmented by random overwrites): the new
+    /// extent takes the old one's place when it continues neither neighbour -- what Unmap + Insert would leave, without
+    /// moving the chunk's extents out and back.</summary>
+    private bool TryReplace(Extent e, List<Extent> displaced)
+    {
+        var (c, i) = Find(e.FileBlock);
+        if (c >= _chunks.Count || e.Count <= 0)
+            return false;
+        Chunk chunk = _chunks[c];
+        Extent old = chunk[i];
+        if (old.FileBlock != e.FileBlock || old.Count != e.Count)
+            return false;
+        int pc = c, pi = i;
+        if (Prev(ref pc, ref pi) && Continues(_chunks[pc][pi], e))
+            return false;
+        int nc = c, ni = i;
+        if (Next(ref nc, ref ni) && Continues(e, _chunks[nc][ni]))
+            return false;
+        displaced.Add(old);
+        Set(c, i, e);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="b"/> continues <paramref name="a"/> in file and on the device, in the same state.</summary>
+    private static bool Continues(Extent a, Extent b) => a.FileEnd == b.FileBlock && a.DevBlock + a.Count == b.DevBlock && a.Unwritten == b.Unwritten;
 
     /// <summary>Removes the mapping of [fileBlock, +count), splitting extents at the edges; returns what was there.</summary>
     public List<Extent> Unmap(long fileBlock, long count)
@@ -281,7 +309,7 @@ internal sealed class ExtentMap
         if (Prev(ref pc, ref pi))
         {
             Extent p = _chunks[pc][pi];
-            if (p.FileEnd == e.FileBlock && p.DevBlock + p.Count == e.DevBlock && p.Unwritten == e.Unwritten)
+            if (Continues(p, e))
             {
                 e = new Extent(p.FileBlock, p.DevBlock, p.Count + e.Count, e.Unwritten);
                 RemoveAt(ref pc, ref pi);
@@ -291,7 +319,7 @@ internal sealed class ExtentMap
         if (c < _chunks.Count)
         {
             Extent n = _chunks[c][i];
-            if (e.FileEnd == n.FileBlock && e.DevBlock + e.Count == n.DevBlock && e.Unwritten == n.Unwritten)
+            if (Continues(e, n))
             {
                 Set(c, i, e with { Count = e.Count + n.Count });
                 return;
@@ -340,7 +368,7 @@ internal sealed class ExtentMap
         }
 
         /// <summary>Index of the first extent ending past <paramref name="fileBlock"/> (Count if none).</summary>
-        public int FirstEndingAfter(long fileBlock) => Sorted.FirstAbove<long>(_ends.AsSpan(0, Count), fileBlock);
+        public int FirstEndingAfter(long fileBlock) => Sorted.FirstAboveShort(_ends.AsSpan(0, Count), fileBlock);
 
         public void Insert(int i, Extent e)
         {

@@ -102,6 +102,68 @@ public class ExtentMapTests(ITestOutputHelper output)
         Assert.Equal(count, map.Count);
     }
 
+    /// <summary>Copy-on-write of whole extents in a fragmented map (the shape random overwrites give a file): each
+    /// remap replaces one extent, or continues the extent before or after it (and must merge), or is the same
+    /// device run again; checked against the block model after every step.</summary>
+    [Theory]
+    [InlineData(11, 300)]
+    [InlineData(12, 3000)]
+    public void CopyOnWriteOfWholeExtentsMatchesABlockModel(int seed, int blocks)
+    {
+        output.WriteLine($"seed {seed}, {blocks} blocks");
+        var rnd = new Random(seed);
+        var map = new ExtentMap();
+        var model = new (long Dev, bool Unwritten)?[blocks];
+        for (long b = 0; b < blocks; b++)
+        {
+            long dev = 10 * b + 5 + rnd.Next(3); // never continues its neighbour
+            map.Map(b, 1, dev, false);
+            model[b] = (dev, false);
+        }
+        Check(map, model, seed, -2);
+        for (int step = 0; step < 3000; step++)
+        {
+            // The extent holding a random block, remapped whole.
+            long b = rnd.Next(blocks);
+            var (kind, dev0, _) = map.Lookup(b, 1);
+            long start = b;
+            while (start > 0 && map.Lookup(start - 1, 1) is var (k, d, _) && k == kind && d == dev0 - (b - start) - 1)
+                start--;
+            var (_, startDev, n) = map.Lookup(start, blocks - start);
+            int how = rnd.Next(5);
+            long dev = how switch
+            {
+                0 when start > 0 && model[start - 1] is { } p => p.Dev + 1,      // continues the one before
+                1 when start + n < blocks && model[start + n] is { } q => q.Dev - n, // continued by the one after
+                2 => startDev,                                                    // the same run again
+                _ => 1_000_000 + 10L * rnd.Next(1_000_000),
+            };
+            bool unw = rnd.Next(8) == 0;
+            var displaced = map.Map(start, n, dev, unw);
+            Assert.Equal(n, displaced.Sum(e => e.Count));
+            for (long k = 0; k < n; k++)
+                model[start + k] = (dev + k, unw);
+            Check(map, model, seed, step);
+        }
+    }
+
+    [Fact]
+    public void ShortSearchAgreesWithBinarySearch()
+    {
+        var rnd = new Random(5);
+        for (int len = 0; len <= 70; len++)
+        {
+            long[] a = new long[len];
+            long v = rnd.Next(-50, 50);
+            for (int k = 0; k < len; k++)
+                a[k] = v += rnd.Next(1, 4);
+            for (long key = (len > 0 ? a[0] : 0) - 3; key <= (len > 0 ? a[^1] : 0) + 3; key++)
+                Assert.Equal(Sorted.FirstAbove<long>(a, key), Sorted.FirstAboveShort(a, key));
+            Assert.Equal(0, Sorted.FirstAboveShort(a, long.MinValue));
+            Assert.Equal(len, Sorted.FirstAboveShort(a, long.MaxValue));
+        }
+    }
+
     [Fact]
     public void ContinuationHintFollowsThePreviousExtent()
     {
