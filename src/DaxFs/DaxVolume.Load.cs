@@ -309,9 +309,13 @@ public sealed partial class DaxVolume
     /// <summary>Releases an unlinked inode: its blocks and its slot, both once the transaction has committed.</summary>
     internal void FreeInode(Tx tx, Inode inode)
     {
-        if (inode.Map is { } map)
-            foreach (Extent e in map.Extents)
+        if (inode.Map is { Count: > 0 } map)
+        {
+            tx.Displaced.Clear();
+            map.CopyTo(tx.Displaced);
+            foreach (Extent e in tx.Displaced)
                 tx.Free(e.DevBlock, e.Count);
+        }
         foreach (long b in inode.LogBlocks)
             tx.Free(b, 1);
         if (inode.Rec.XattrBlock != 0)

@@ -41,6 +41,14 @@ internal sealed class ExtentMap
         }
     }
 
+    /// <summary>Appends the extents in file order to <paramref name="list"/> (no enumerator to allocate).</summary>
+    public void CopyTo(List<Extent> list)
+    {
+        foreach (Chunk c in _chunks)
+            for (int i = 0; i < c.Count; i++)
+                list.Add(c[i]);
+    }
+
     /// <summary>The extent holding <paramref name="fileBlock"/>, or the gap up to the next extent (a hole, clipped
     /// to <paramref name="maxCount"/>): kind, device block (for mapped/unwritten) and length in blocks.</summary>
     public (MapKind Kind, long DevBlock, long Count) Lookup(long fileBlock, long maxCount)

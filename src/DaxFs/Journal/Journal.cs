@@ -32,11 +32,14 @@ internal sealed class Journal
     private readonly bool _page;
     private readonly object _lock = new();
     private readonly List<byte[]> _pending = []; // Page devices: committed, not yet in the log
-    // The newest committed bytes of every home range the log holds: a checkpoint writes each range once, from here,
-    // instead of replaying every record (recovery after a crash still replays the log).
-    private readonly Dictionary<long, byte[]> _latest = [];
-    private readonly Stack<byte[]> _spare = new(); // inode-sized copies of a checkpointed log, for the next one
-    private const int MaxSpare = 1 << 16;
+    // Where each transaction in the log starts: a checkpoint reads the log back newest first and writes each inode
+    // slot home once, from its newest image (recovery after a crash replays the log in order instead). Nothing of a
+    // transaction is copied in DRAM at commit.
+    private readonly List<long> _txStarts = [];
+    private bool _onlyWholeSlots = true; // every record is one whole inode image (else: replay in order)
+    private ulong[]? _slotWritten;       // checkpoint: the inode slots already written home
+    private readonly List<long> _slotsSet = [];
+    private readonly List<int> _recordsOfTx = [];
     private ulong _nextSeq;      // sequence of the next transaction to commit
     private ulong _firstSeq;     // sequence of the first transaction in the log (the header's)
     private ulong _slotSeq;
@@ -170,7 +173,7 @@ internal sealed class Journal
                 if (fenceFirst)
                     _dev.Drain();
                 _dev.Copy(_sb.LogOffset + _head, tx, PersistFlags.NoDrain | PersistFlags.NonTemporal);
-                Remember(tx); // DRAM only: while the transaction's stores drain
+                Remember(_head, tx); // DRAM only: while the transaction's stores drain
                 _dev.Drain();
                 _head += Align64(length);
                 _nextSeq++;
@@ -212,8 +215,8 @@ internal sealed class Journal
         foreach (byte[] tx in _pending)
         {
             _dev.Write(_sb.LogOffset + _head, tx);
+            Remember(_head, tx);
             _head += Align64(tx.Length);
-            Remember(tx);
         }
         _dev.Persist(_sb.LogOffset + start, _head - start);
         _pending.Clear();
@@ -231,44 +234,108 @@ internal sealed class Journal
     {
         if (_head == 0)
             return;
-        foreach (var (off, data) in _latest)
+        if (_onlyWholeSlots)
         {
-            if (_page)
+            // Newest first: each slot's newest image is written, older ones are skipped.
+            long itStart = _sb.InodeTableStart * Layout.BlockSize;
+            _slotWritten ??= new ulong[(_sb.InodeCount >> 6) + 1];
+            for (int t = _txStarts.Count - 1; t >= 0; t--)
             {
-                _dev.Write(off, data);
-                _pageTracker!.MarkDirty(off, data.Length);
+                ReadOnlySpan<byte> tx = LoggedTx(_txStarts[t]);
+                RecordsOf(tx);
+                for (int k = _recordsOfTx.Count - 1; k >= 0; k--)
+                {
+                    int p = _recordsOfTx[k];
+                    long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
+                    long slot = (off - itStart) / Layout.InodeSize;
+                    ref ulong word = ref _slotWritten[slot >> 6];
+                    ulong bit = 1UL << (int)(slot & 63);
+                    if ((word & bit) != 0)
+                        continue;
+                    word |= bit;
+                    _slotsSet.Add(slot);
+                    WriteHome(off, tx.Slice(p + RecordHeaderSize, Layout.InodeSize));
+                }
             }
-            else
+            foreach (long slot in _slotsSet)
+                _slotWritten[slot >> 6] = 0;
+            _slotsSet.Clear();
+        }
+        else
+        {
+            foreach (long start in _txStarts)
             {
-                _dev.Copy(off, data, PersistFlags.NoDrain | PersistFlags.Temporal);
+                ReadOnlySpan<byte> tx = LoggedTx(start);
+                RecordsOf(tx);
+                foreach (int p in _recordsOfTx)
+                {
+                    long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
+                    int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
+                    WriteHome(off, tx.Slice(p + RecordHeaderSize, len));
+                }
             }
         }
         if (_page)
             _pageTracker!.FlushDirty(clean: true);
         else
             _dev.Drain();
-        foreach (byte[] kept in _latest.Values)
-            if (kept.Length == Layout.InodeSize && _spare.Count < MaxSpare)
-                _spare.Push(kept);
-        _latest.Clear();
+        _txStarts.Clear();
+        _onlyWholeSlots = true;
         ResetHeader();
         _checkpoints++;
     }
 
-    /// <summary>Records the home ranges of a transaction now in the log (its records were validated when built).</summary>
-    private void Remember(ReadOnlySpan<byte> tx)
+    /// <summary>The bytes of the transaction this journal wrote at log position <paramref name="position"/>.</summary>
+    private ReadOnlySpan<byte> LoggedTx(long position)
     {
+        long at = _sb.LogOffset + position;
+        int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(_dev.GetSpan(at, TxHeaderSize)[16..]);
+        return _dev.GetSpan(at, length);
+    }
+
+    /// <summary>Stores a record's bytes at their home (made durable by the caller's flush or drain).</summary>
+    private void WriteHome(long off, ReadOnlySpan<byte> data)
+    {
+        if (_page)
+        {
+            _dev.Write(off, data);
+            _pageTracker!.MarkDirty(off, data.Length);
+        }
+        else
+        {
+            _dev.Copy(off, data, PersistFlags.NoDrain | PersistFlags.Temporal);
+        }
+    }
+
+    /// <summary>Fills <see cref="_recordsOfTx"/> with the positions of the records of a transaction in the log.</summary>
+    private void RecordsOf(ReadOnlySpan<byte> tx)
+    {
+        _recordsOfTx.Clear();
+        int p = TxHeaderSize;
+        int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(tx[4..]);
+        for (int i = 0; i < count; i++)
+        {
+            _recordsOfTx.Add(p);
+            p += RecordHeaderSize + Align8(BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]));
+        }
+    }
+
+    /// <summary>Notes a transaction now in the log at <paramref name="position"/> for the next checkpoint (its records
+    /// were validated when built: they lie in the inode table).</summary>
+    private void Remember(long position, ReadOnlySpan<byte> tx)
+    {
+        _txStarts.Add(position);
+        if (!_onlyWholeSlots)
+            return;
+        long itStart = _sb.InodeTableStart * Layout.BlockSize;
         int p = TxHeaderSize;
         int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(tx[4..]);
         for (int i = 0; i < count; i++)
         {
             long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
             int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
-            ReadOnlySpan<byte> data = tx.Slice(p + RecordHeaderSize, len);
-            ref byte[]? keep = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_latest, off, out _);
-            if (keep is null || keep.Length != len)
-                keep = len == Layout.InodeSize && _spare.Count > 0 ? _spare.Pop() : new byte[len];
-            data.CopyTo(keep);
+            if (len != Layout.InodeSize || (off - itStart) % Layout.InodeSize != 0)
+                _onlyWholeSlots = false;
             p += RecordHeaderSize + Align8(len);
         }
     }

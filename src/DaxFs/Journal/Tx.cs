@@ -170,11 +170,15 @@ internal sealed class Tx : IDisposable
         _dirty.Clear();
         _allocated.Clear();
         Displaced.Clear();
+        if (Displaced.Capacity > 4096)
+            Displaced.Capacity = 0; // a fragmented file's extents, freed: do not keep them in a pooled transaction
         FreedInodes.Clear();
         Records.Clear(); // drops the names it held
         if (Records.Capacity > 4096)
             Records.Capacity = 0; // a big directory's compaction: do not keep its array in a pooled transaction
         Freed.Clear();
+        if (Freed.Capacity > 4096)
+            Freed.Capacity = 0;
         _reserved = 0;
         _mutating = false;
         _done = false;
