@@ -46,22 +46,29 @@ public static class Anchors
         File.Delete(path);
         try
         {
-            var (code, output) = Run(binary, $"{path} {args}", new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, timeout);
-            if (code != 0)
-                throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
-            var d = new Dictionary<string, double>();
-            foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] f = line.Split(' ');
-                if (f.Length == 3)
-                    d[$"{f[0]} {f[1]}"] = double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
-            }
-            return d;
+            return RunPmdkOn(binary, path, args, timeout);
         }
         finally
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>As <see cref="RunPmdk"/>, on a file that exists and is left in place (the anchor's
+    /// <c>store_persist_at</c> mode measures in the pages of a DaxFS volume in use).</summary>
+    public static Dictionary<string, double> RunPmdkOn(string binary, string path, string args, TimeSpan timeout)
+    {
+        var (code, output) = Run(binary, $"{path} {args}", new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, timeout);
+        if (code != 0)
+            throw new BenchException($"the PMDK anchor failed (exit {code}): {output.Trim()}");
+        var d = new Dictionary<string, double>();
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split(' ');
+            if (f.Length == 3)
+                d[$"{f[0]} {f[1]}"] = double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return d;
     }
 
     /// <summary>Runs a program to completion and returns its exit code and combined output.</summary>
