@@ -125,6 +125,7 @@ public sealed unsafe class PmemWindow : IDisposable
     /// fence -- when the whole range is backed by the device (the caller knows) and the device allows it without
     /// device offsets; false, having done nothing, otherwise (an observer watches the device, a long range, a Page
     /// device): then the caller flushes piece by piece.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryPersist(long windowOffset, long length)
     {
         if (windowOffset < 0 || length < 0 || windowOffset > Length - length || _reserve == 0)

@@ -189,6 +189,7 @@ public sealed class DaxMapping : IDisposable
 
     /// <summary>Makes stores to [offset, offset+length) durable: <see cref="Flush"/> then <see cref="Drain"/>. On a sync
     /// mapping this is all a program needs: no syscall, no journal.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Persist(long offset, long length)
     {
         // A sync mapping's window is the device's bytes throughout: write back through the address the program stored
@@ -196,6 +197,14 @@ public sealed class DaxMapping : IDisposable
         if (_persistThroughWindow && _disposed == 0 && (ulong)offset <= (ulong)Length && (ulong)length <= (ulong)(Length - offset)
             && Window.TryPersist(_windowBase + offset, length))
             return;
+        PersistGeneral(offset, length);
+    }
+
+    /// <summary>Persist's general path (kept out of line, so that the fast path inlined into a program's store loop
+    /// stays short): flush piece by piece through device offsets (msync on Page devices), then drain.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void PersistGeneral(long offset, long length)
+    {
         Flush(offset, length);
         Drain();
     }
