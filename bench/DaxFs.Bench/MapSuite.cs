@@ -159,21 +159,18 @@ public static class MapSuite
     private static BenchResult Alone(string name, string unit, Fig value) =>
         BenchResult.Alone(name, unit, value.Median) with { RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray() };
 
-    /// <summary>Runs the DaxFS side on small files for about two seconds, then lets tiered compilation finish in the
-    /// background: the anchors are ahead-of-time compiled C, and the measured passes should see optimized code too.</summary>
+    /// <summary>Runs the DaxFS side on small files until tiered compilation has settled (<see cref="Timing.WarmUp"/>):
+    /// the anchors are ahead-of-time compiled C, and the measured passes should see optimized code too.</summary>
     private static void WarmUp(string dir, MapSuiteOptions o)
     {
         var small = o with { FileBytes = 8 << 20, MidFileBytes = 2 << 20, IterationPercent = 20 };
-        var sw = System.Diagnostics.Stopwatch.StartNew();
         var scratch = new Dictionary<string, string>();
-        do
+        Timing.WarmUp(() =>
         {
             RunVolume(dir, small, DirtyTracking.Extent, scratch);
             RunVolume(dir, small, DirtyTracking.Page, scratch);
             RunVolume(dir, small, DirtyTracking.PageFault, scratch);
-        }
-        while (sw.Elapsed < TimeSpan.FromSeconds(2));
-        Thread.Sleep(300);
+        }, TimeSpan.FromSeconds(2));
     }
 
     /// <summary>The anchor: PMDK's 64-byte store + pmem_persist over a file of the same size on the same backing.</summary>

@@ -9,6 +9,28 @@ public static class Timing
     /// <summary>CLOCK_MONOTONIC in nanoseconds (Stopwatch is backed by it on Linux).</summary>
     public static long NowNs() => (long)(Stopwatch.GetTimestamp() * (1e9 / Stopwatch.Frequency));
 
+    /// <summary>Runs <paramref name="pass"/> until the .NET side runs optimized code: for at least
+    /// <paramref name="least"/>, then until two passes in a row (each followed by a pause in which background
+    /// compiles land) compiled no method, at most 60 s. Tiered compilation recompiles a hot method only some time
+    /// after its first thousands of calls, and on a busy two-core machine a fixed two-second warm-up was sometimes
+    /// measured in part on unoptimized code. Returns the passes run.</summary>
+    public static int WarmUp(Action pass, TimeSpan least)
+    {
+        var sw = Stopwatch.StartNew();
+        long before = -1;
+        int quiet = 0, passes = 0;
+        while (sw.Elapsed < least || (quiet < 2 && sw.Elapsed < TimeSpan.FromSeconds(60)))
+        {
+            pass();
+            passes++;
+            Thread.Sleep(200);
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            quiet = now == before ? quiet + 1 : 0;
+            before = now;
+        }
+        return passes;
+    }
+
     /// <summary>Median of the samples (sorts them).</summary>
     public static double Median(long[] samples, int count)
     {

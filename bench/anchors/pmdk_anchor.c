@@ -2,7 +2,7 @@
  * an emulated-pmem file (run with PMEM_IS_PMEM_FORCE=1) with the same sizes, offsets and timing as the DaxFS side.
  * Built and run by the bench suite; prints "metric size value" lines.
  *
- * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET]
+ * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET | existing]
  *
  * The default mode also prints cow_floor_ns: a 4 KiB persist plus a 256-byte record persist, the floor of an atomic
  * copy-on-write overwrite (`daxfs bench fs` compares its overwrite with it).
@@ -11,7 +11,9 @@
  * at random 64-byte aligned offsets, timed together in batches of 8, and reports how many bytes of its mapping the
  * kernel maps with 2 MiB pages (ShmemPmdMapped/FilePmdMapped in /proc/self/smaps). With "store_persist_at OFFSET",
  * PATH is an existing file (a DaxFS volume in use) mapped whole, and the same measurement runs over its bytes
- * [OFFSET, OFFSET+DEVICE_BYTES) -- the very pages a DaxFS mapping stores into -- touching nothing else.
+ * [OFFSET, OFFSET+DEVICE_BYTES) -- the very pages a DaxFS mapping stores into -- touching nothing else. With
+ * "existing", the default measurements run over an existing file mapped whole (DEVICE_BYTES is ignored): the
+ * volume `daxfs bench fs` has just measured DaxFS on, so that both sides store into the same pages.
  */
 #define _GNU_SOURCE
 #include <emmintrin.h>
@@ -110,8 +112,9 @@ static int store_persist(char *base, size_t mapped, int scale, uint64_t seed)
 int main(int argc, char **argv)
 {
 	int at_mode = argc == 7 && strcmp(argv[5], "store_persist_at") == 0;
-	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "store_persist") == 0) && !at_mode) {
-		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET]\n", argv[0]);
+	int existing = argc == 6 && strcmp(argv[5], "existing") == 0;
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "store_persist") == 0) && !at_mode && !existing) {
+		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET | existing]\n", argv[0]);
 		return 2;
 	}
 	const char *path = argv[1];
@@ -142,18 +145,22 @@ int main(int argc, char **argv)
 		pmem_unmap(whole, mapped);
 		return rc;
 	}
-	char *base = pmem_map_file(path, devsize, PMEM_FILE_CREATE | PMEM_FILE_EXCL, 0600, &mapped, &is_pmem);
+	/* "existing": the default measurements over a file that exists (a DaxFS volume the caller is done with), mapped
+	 * whole, so that both sides store into the same pages; the caller removes it. */
+	char *base = existing ? pmem_map_file(path, 0, 0, 0, &mapped, &is_pmem)
+			      : pmem_map_file(path, devsize, PMEM_FILE_CREATE | PMEM_FILE_EXCL, 0600, &mapped, &is_pmem);
 	if (base == NULL) {
 		fprintf(stderr, "pmem_map_file %s: %s\n", path, pmem_errormsg());
 		return 3;
 	}
-	unlink(path); /* the mapping keeps it alive; nothing is left behind on exit */
+	if (!existing)
+		unlink(path); /* the mapping keeps it alive; nothing is left behind on exit */
 	if (!is_pmem) {
 		fprintf(stderr, "%s is not pmem to libpmem: run with PMEM_IS_PMEM_FORCE=1\n", path);
 		return 4;
 	}
 	pmem_memset_persist(base, 0, mapped); /* fault every page in, as the DaxFS side does */
-	if (argc == 6) {
+	if (argc == 6 && !existing) {
 		int rc = store_persist(base, mapped, scale, seed);
 		pmem_unmap(base, mapped);
 		return rc;
