@@ -32,14 +32,15 @@ internal sealed class Journal
     private readonly bool _page;
     private readonly object _lock = new();
     private readonly List<byte[]> _pending = []; // Page devices: committed, not yet in the log
-    // Where each transaction in the log starts: a checkpoint reads the log back newest first and writes each inode
-    // slot home once, from its newest image (recovery after a crash replays the log in order instead). Nothing of a
-    // transaction is copied in DRAM at commit.
-    private readonly List<long> _txStarts = [];
+    // Every record in the log, in log order: its home and where its bytes lie in the log. A checkpoint walks this
+    // list newest first and writes each inode slot home once, from its newest image read back from the log (recovery
+    // after a crash replays the log in order instead). Nothing of a transaction is copied in DRAM at commit.
+    private readonly List<LoggedRecord> _logged = [];
     private bool _onlyWholeSlots = true; // every record is one whole inode image (else: replay in order)
     private ulong[]? _slotWritten;       // checkpoint: the inode slots already written home
     private readonly List<long> _slotsSet = [];
-    private readonly List<int> _recordsOfTx = [];
+
+    private readonly record struct LoggedRecord(long Home, long LogPosition, int Length);
     private ulong _nextSeq;      // sequence of the next transaction to commit
     private ulong _firstSeq;     // sequence of the first transaction in the log (the header's)
     private ulong _slotSeq;
@@ -239,23 +240,17 @@ internal sealed class Journal
             // Newest first: each slot's newest image is written, older ones are skipped.
             long itStart = _sb.InodeTableStart * Layout.BlockSize;
             _slotWritten ??= new ulong[(_sb.InodeCount >> 6) + 1];
-            for (int t = _txStarts.Count - 1; t >= 0; t--)
+            for (int k = _logged.Count - 1; k >= 0; k--)
             {
-                ReadOnlySpan<byte> tx = LoggedTx(_txStarts[t]);
-                RecordsOf(tx);
-                for (int k = _recordsOfTx.Count - 1; k >= 0; k--)
-                {
-                    int p = _recordsOfTx[k];
-                    long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
-                    long slot = (off - itStart) / Layout.InodeSize;
-                    ref ulong word = ref _slotWritten[slot >> 6];
-                    ulong bit = 1UL << (int)(slot & 63);
-                    if ((word & bit) != 0)
-                        continue;
-                    word |= bit;
-                    _slotsSet.Add(slot);
-                    WriteHome(off, tx.Slice(p + RecordHeaderSize, Layout.InodeSize));
-                }
+                LoggedRecord r = _logged[k];
+                long slot = (r.Home - itStart) / Layout.InodeSize;
+                ref ulong word = ref _slotWritten[slot >> 6];
+                ulong bit = 1UL << (int)(slot & 63);
+                if ((word & bit) != 0)
+                    continue;
+                word |= bit;
+                _slotsSet.Add(slot);
+                WriteHome(r.Home, _dev.GetSpan(_sb.LogOffset + r.LogPosition, r.Length));
             }
             foreach (long slot in _slotsSet)
                 _slotWritten[slot >> 6] = 0;
@@ -263,34 +258,19 @@ internal sealed class Journal
         }
         else
         {
-            foreach (long start in _txStarts)
-            {
-                ReadOnlySpan<byte> tx = LoggedTx(start);
-                RecordsOf(tx);
-                foreach (int p in _recordsOfTx)
-                {
-                    long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
-                    int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
-                    WriteHome(off, tx.Slice(p + RecordHeaderSize, len));
-                }
-            }
+            foreach (LoggedRecord r in _logged)
+                WriteHome(r.Home, _dev.GetSpan(_sb.LogOffset + r.LogPosition, r.Length));
         }
         if (_page)
             _pageTracker!.FlushDirty(clean: true);
         else
             _dev.Drain();
-        _txStarts.Clear();
+        _logged.Clear();
+        if (_logged.Capacity > 1 << 16)
+            _logged.Capacity = 1 << 16;
         _onlyWholeSlots = true;
         ResetHeader();
         _checkpoints++;
-    }
-
-    /// <summary>The bytes of the transaction this journal wrote at log position <paramref name="position"/>.</summary>
-    private ReadOnlySpan<byte> LoggedTx(long position)
-    {
-        long at = _sb.LogOffset + position;
-        int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(_dev.GetSpan(at, TxHeaderSize)[16..]);
-        return _dev.GetSpan(at, length);
     }
 
     /// <summary>Stores a record's bytes at their home (made durable by the caller's flush or drain).</summary>
@@ -307,26 +287,10 @@ internal sealed class Journal
         }
     }
 
-    /// <summary>Fills <see cref="_recordsOfTx"/> with the positions of the records of a transaction in the log.</summary>
-    private void RecordsOf(ReadOnlySpan<byte> tx)
-    {
-        _recordsOfTx.Clear();
-        int p = TxHeaderSize;
-        int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(tx[4..]);
-        for (int i = 0; i < count; i++)
-        {
-            _recordsOfTx.Add(p);
-            p += RecordHeaderSize + Align8(BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]));
-        }
-    }
-
-    /// <summary>Notes a transaction now in the log at <paramref name="position"/> for the next checkpoint (its records
-    /// were validated when built: they lie in the inode table).</summary>
+    /// <summary>Notes the records of a transaction now in the log at <paramref name="position"/> for the next
+    /// checkpoint (they were validated when built: they lie in the inode table).</summary>
     private void Remember(long position, ReadOnlySpan<byte> tx)
     {
-        _txStarts.Add(position);
-        if (!_onlyWholeSlots)
-            return;
         long itStart = _sb.InodeTableStart * Layout.BlockSize;
         int p = TxHeaderSize;
         int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(tx[4..]);
@@ -334,6 +298,7 @@ internal sealed class Journal
         {
             long off = BinaryPrimitives.ReadInt64LittleEndian(tx[p..]);
             int len = BinaryPrimitives.ReadInt32LittleEndian(tx[(p + 8)..]);
+            _logged.Add(new LoggedRecord(off, position + p + RecordHeaderSize, len));
             if (len != Layout.InodeSize || (off - itStart) % Layout.InodeSize != 0)
                 _onlyWholeSlots = false;
             p += RecordHeaderSize + Align8(len);
