@@ -190,29 +190,35 @@ public static class MapSuite
         string path = Path.Combine(dir, $"daxfs-bench-map-{Environment.ProcessId}.img");
         File.Delete(path);
         var d = new Dictionary<string, double>();
-        using (DaxVolume v = DaxVolume.Create(path, bytes, new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true },
-            mount: new MountOptions { DirtyTracking = policy }))
+        try
         {
-            if (!syncToo)
-                File.Delete(path); // the mapping keeps it alive (the extent volume's file is kept for the anchor)
-            string p = policy.ToString().ToLowerInvariant();
-            facts[$"{p}_policy"] = v.DirtyTracking == policy ? $"{v.DirtyTracking} in force"
-                : $"{v.DirtyTracking} in force instead: {v.PageTrackingUnavailableReason}";
-            facts[$"{p}_volume_device"] = v.Device.Info.ToString();
-            using DaxFile big = WriteFile(v, "/big", o.FileBytes, misaligned: false);
-            using DaxFile mid = WriteFile(v, "/mid", o.MidFileBytes, misaligned: false);
-            AsyncFigures(v, big, mid, o, d);
-            if (syncToo)
+            using (DaxVolume v = DaxVolume.Create(path, bytes, new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true },
+                mount: new MountOptions { DirtyTracking = policy }))
             {
-                using DaxFile pte = WriteFile(v, "/pte", o.FileBytes, misaligned: true);
-                using DaxFile s1 = WriteFile(v, "/small-pmd", Mi2, misaligned: false);
-                using DaxFile s2 = WriteFile(v, "/small-pte", Mi2, misaligned: true);
-                SyncFigures(big, pte, s1, s2, o, d, facts);
-                facts["map_statistics"] = v.MapStatistics.ToString();
-                SamePagesAnchor(v, big, path, anchorBinary, o, d, facts);
+                if (!syncToo)
+                    File.Delete(path); // the mapping keeps it alive (the extent volume's file is kept for the anchor)
+                string p = policy.ToString().ToLowerInvariant();
+                facts[$"{p}_policy"] = v.DirtyTracking == policy ? $"{v.DirtyTracking} in force"
+                    : $"{v.DirtyTracking} in force instead: {v.PageTrackingUnavailableReason}";
+                facts[$"{p}_volume_device"] = v.Device.Info.ToString();
+                using DaxFile big = WriteFile(v, "/big", o.FileBytes, misaligned: false);
+                using DaxFile mid = WriteFile(v, "/mid", o.MidFileBytes, misaligned: false);
+                AsyncFigures(v, big, mid, o, d);
+                if (syncToo)
+                {
+                    using DaxFile pte = WriteFile(v, "/pte", o.FileBytes, misaligned: true);
+                    using DaxFile s1 = WriteFile(v, "/small-pmd", Mi2, misaligned: false);
+                    using DaxFile s2 = WriteFile(v, "/small-pte", Mi2, misaligned: true);
+                    SyncFigures(big, pte, s1, s2, o, d, facts);
+                    facts["map_statistics"] = v.MapStatistics.ToString();
+                    SamePagesAnchor(v, big, path, anchorBinary, o, d, facts);
+                }
             }
         }
-        File.Delete(path);
+        finally
+        {
+            File.Delete(path);
+        }
         return d;
     }
 
