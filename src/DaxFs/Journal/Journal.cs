@@ -149,8 +149,8 @@ internal sealed class Journal
 
     /// <summary>Seals and commits a built transaction. On CacheLine/Byte devices it is durable when this returns
     /// (non-temporal stores of the whole transaction, one fence); on Page devices at the next <see cref="Sync"/>.
-    /// <paramref name="fenceFirst"/>: the caller's ordered stores (data, log records) are fenced before the
-    /// transaction's first store -- after it is sealed, so that the sealing overlaps their write-back.</summary>
+    /// <paramref name="fenceFirst"/>: the caller's ordered stores (data, log records) are fenced here, right before the
+    /// transaction's first store, rather than by the caller: the caller encodes its inode images while they drain.</summary>
     public void Commit(TxBuilder b, bool fenceFirst = false)
     {
         int length = b.Length + CommitSize;
