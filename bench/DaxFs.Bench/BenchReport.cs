@@ -28,6 +28,21 @@ public sealed record BenchResult(
     /// <summary>A figure without an anchor.</summary>
     public static BenchResult Alone(string name, string unit, double value) => new(name, unit, Math.Round(value, 3), null, null, null, null);
 
+    /// <summary>A figure measured in rounds, each beside its anchor's: the medians are compared, the rounds kept.</summary>
+    public static BenchResult Compared(string name, string unit, IReadOnlyList<double> rounds, string anchor, IReadOnlyList<double> anchorRounds,
+        string? target) =>
+        Compared(name, unit, Timing.Median(rounds), anchor, Timing.Median(anchorRounds), target) with
+        {
+            RoundValues = Rounded(rounds),
+            AnchorRoundValues = Rounded(anchorRounds),
+        };
+
+    /// <summary>A figure measured in rounds, without an anchor: the median, the rounds kept.</summary>
+    public static BenchResult Alone(string name, string unit, IReadOnlyList<double> rounds) =>
+        Alone(name, unit, Timing.Median(rounds)) with { RoundValues = Rounded(rounds) };
+
+    private static double[] Rounded(IReadOnlyList<double> values) => values.Select(x => Math.Round(x, 3)).ToArray();
+
     /// <summary>The figure of each round, when the suite keeps them (the value is their median).</summary>
     [JsonPropertyName("round_values")]
     public IReadOnlyList<double>? RoundValues { get; init; }

@@ -47,24 +47,24 @@ public static class FsSuite
             }
         }
         progress?.Report(("done", 1));
-        (double, double[]) K(string key) => Of(k, key);
-        (double, double[]) P(string key) => Of(p, key);
-        (double, double[]) D(string key) => Of(d, key);
+        double[] K(string key) => k.Select(x => x[key]).ToArray();
+        double[] P(string key) => p.Select(x => x[key]).ToArray();
+        double[] D(string key) => d.Select(x => x[key]).ToArray();
         var results = new List<BenchResult>
         {
-            Compared("overwrite_4KiB", "ns", D("overwrite_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.2"),
-            Compared("append_4KiB", "ns", D("append_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.5"),
-            Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
-            Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
-            Compared("rename", "ns", D("rename_ns"), "kernel tmpfs rename", K("rename_ns"), null),
-            Compared("sequential_write", "GiB/s", D("seq_gibs"), "pmem_memcpy_persist stream", P("stream_gibs 0"), ">= 0.9"),
-            Compared("overwrite_4KiB_vs_kernel", "ns", D("overwrite_ns"), "kernel tmpfs pwrite+fdatasync", K("overwrite_ns"), null),
-            Compared("append_4KiB_vs_kernel", "ns", D("append_ns"), "kernel tmpfs append+fdatasync", K("append_ns"), null),
-            Compared("sequential_write_vs_kernel", "GiB/s", D("seq_gibs"), "kernel tmpfs pwrite 1 MiB", K("seq_gibs"), null),
+            BenchResult.Compared("overwrite_4KiB", "ns", D("overwrite_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.2"),
+            BenchResult.Compared("append_4KiB", "ns", D("append_ns"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), "<= 1.5"),
+            BenchResult.Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
+            BenchResult.Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
+            BenchResult.Compared("rename", "ns", D("rename_ns"), "kernel tmpfs rename", K("rename_ns"), null),
+            BenchResult.Compared("sequential_write", "GiB/s", D("seq_gibs"), "pmem_memcpy_persist stream", P("stream_gibs 0"), ">= 0.9"),
+            BenchResult.Compared("overwrite_4KiB_vs_kernel", "ns", D("overwrite_ns"), "kernel tmpfs pwrite+fdatasync", K("overwrite_ns"), null),
+            BenchResult.Compared("append_4KiB_vs_kernel", "ns", D("append_ns"), "kernel tmpfs append+fdatasync", K("append_ns"), null),
+            BenchResult.Compared("sequential_write_vs_kernel", "GiB/s", D("seq_gibs"), "kernel tmpfs pwrite 1 MiB", K("seq_gibs"), null),
             // What an atomic copy-on-write overwrite cannot go below (block persist, then a 256-byte record persist),
             // against the raw persist, and the overwrite against it: the part of the overwrite that is bookkeeping.
-            Compared("cow_floor_4KiB", "ns", P("cow_floor_ns 4096"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), null),
-            Compared("overwrite_4KiB_vs_cow_floor", "ns", D("overwrite_ns"), "PMDK 4 KiB persist + 256 B record persist", P("cow_floor_ns 4096"), null),
+            BenchResult.Compared("cow_floor_4KiB", "ns", P("cow_floor_ns 4096"), "pmem_memcpy_persist 4 KiB", P("memcpy_persist_ns 4096"), null),
+            BenchResult.Compared("overwrite_4KiB_vs_cow_floor", "ns", D("overwrite_ns"), "PMDK 4 KiB persist + 256 B record persist", P("cow_floor_ns 4096"), null),
         };
         var env = new Dictionary<string, string>
         {
@@ -76,21 +76,6 @@ public static class FsSuite
         };
         return new BenchReport("fs", results, env);
     }
-
-    /// <summary>A figure's median over the rounds and each round's value.</summary>
-    private static (double Median, double[] Rounds) Of(List<Dictionary<string, double>> rounds, string key)
-    {
-        double[] v = rounds.Select(x => x[key]).ToArray();
-        return (Timing.Median(v), v);
-    }
-
-    private static BenchResult Compared(string name, string unit, (double Median, double[] Rounds) value, string anchor,
-        (double Median, double[] Rounds) anchorValue, string? target) =>
-        BenchResult.Compared(name, unit, value.Median, anchor, anchorValue.Median, target) with
-        {
-            RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
-            AnchorRoundValues = anchorValue.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
-        };
 
     private static Dictionary<string, double> RunKernel(string binary, FsSuiteOptions o)
     {

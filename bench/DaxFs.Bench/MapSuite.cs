@@ -142,22 +142,15 @@ public static class MapSuite
 
         private Fig(double[] rounds) => Rounds = rounds;
 
-        public double Median => Timing.Median(Rounds);
-
         public static Fig Constant(double v) => new([v]);
 
         public Fig Minus(Fig other) => new(Rounds.Zip(other.Rounds, (a, b) => a - b).ToArray());
     }
 
     private static BenchResult Compared(string name, string unit, Fig value, string anchor, Fig anchorValue, string? target) =>
-        BenchResult.Compared(name, unit, value.Median, anchor, anchorValue.Median, target) with
-        {
-            RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
-            AnchorRoundValues = anchorValue.Rounds.Select(x => Math.Round(x, 3)).ToArray(),
-        };
+        BenchResult.Compared(name, unit, value.Rounds, anchor, anchorValue.Rounds, target);
 
-    private static BenchResult Alone(string name, string unit, Fig value) =>
-        BenchResult.Alone(name, unit, value.Median) with { RoundValues = value.Rounds.Select(x => Math.Round(x, 3)).ToArray() };
+    private static BenchResult Alone(string name, string unit, Fig value) => BenchResult.Alone(name, unit, value.Rounds);
 
     /// <summary>Runs the DaxFS side on small files until tiered compilation has settled (<see cref="Timing.WarmUp"/>):
     /// the anchors are ahead-of-time compiled C, and the measured passes should see optimized code too.</summary>

@@ -317,14 +317,14 @@ internal sealed class ExtentMap
         if (Prev(ref pc, ref pi))
         {
             Extent p = _chunks[pc][pi];
-            if (Continues(p, e) && !(c < _chunks.Count && Continues(e, _chunks[c][i])))
-            {
-                // An append or a sequential copy-on-write: the extent before grows in place.
-                Set(pc, pi, p with { Count = p.Count + e.Count });
-                return;
-            }
             if (Continues(p, e))
             {
+                if (!(c < _chunks.Count && Continues(e, _chunks[c][i])))
+                {
+                    // An append or a sequential copy-on-write: the extent before grows in place.
+                    Set(pc, pi, p with { Count = p.Count + e.Count });
+                    return;
+                }
                 e = new Extent(p.FileBlock, p.DevBlock, p.Count + e.Count, e.Unwritten);
                 RemoveAt(ref pc, ref pi);
                 (c, i) = (pc, pi);
