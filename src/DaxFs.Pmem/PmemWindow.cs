@@ -16,6 +16,7 @@ public sealed unsafe class PmemWindow : IDisposable
     private nint _reserve;
     private readonly nuint _reserveLength;
     private readonly bool _writable;
+    private readonly bool _hugePages;
 
     /// <summary>Address of byte 0 of the window.</summary>
     public nint Address { get; }
@@ -27,10 +28,11 @@ public sealed unsafe class PmemWindow : IDisposable
     /// neighbours).</summary>
     public int MapCalls { get; private set; }
 
-    private PmemWindow(PmemDevice device, long length, long phase, bool writable)
+    private PmemWindow(PmemDevice device, long length, long phase, bool writable, bool hugePages)
     {
         _device = device;
         _writable = writable;
+        _hugePages = hugePages;
         Length = length;
         _reserveLength = (nuint)(length + Huge);
         _reserve = Libc.MMap(0, _reserveLength, Libc.PROT_NONE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
@@ -45,20 +47,22 @@ public sealed unsafe class PmemWindow : IDisposable
     }
 
     /// <summary>Reserves a window of <paramref name="length"/> bytes whose address is congruent to
-    /// <paramref name="phase"/> modulo 2 MiB (the file offset of the window's first byte).</summary>
-    public static PmemWindow Reserve(PmemDevice device, long length, long phase, bool writable)
+    /// <paramref name="phase"/> modulo 2 MiB (the file offset of the window's first byte). With
+    /// <paramref name="hugePages"/> false every run is mapped with 4 KiB pages (MADV_NOHUGEPAGE), even where the
+    /// backing has 2 MiB pages and the run is aligned.</summary>
+    public static PmemWindow Reserve(PmemDevice device, long length, long phase, bool writable, bool hugePages = true)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (length <= 0 || (length & 4095) != 0)
             throw new ArgumentOutOfRangeException(nameof(length), $"a window is a positive number of 4 KiB pages, not {length} bytes");
         if (writable && device.IsReadOnly)
             throw new InvalidOperationException("a writable window of a read-only device");
-        return new PmemWindow(device, length, phase, writable);
+        return new PmemWindow(device, length, phase, writable, hugePages);
     }
 
     /// <summary>Maps device bytes [devOffset, +length) at window offset <paramref name="windowOffset"/> (all 4 KiB
     /// aligned), pre-faulted, with huge pages advised so that 2 MiB-aligned runs get PMD mappings where the backing
-    /// has huge pages.</summary>
+    /// has huge pages (or refused, for a window reserved without huge pages).</summary>
     public void MapDevice(long windowOffset, long devOffset, long length)
     {
         Check(windowOffset, length);
@@ -68,7 +72,8 @@ public sealed unsafe class PmemWindow : IDisposable
         int flags = (_device.Info.MapSync ? Libc.MAP_SHARED_VALIDATE | Libc.MAP_SYNC : Libc.MAP_SHARED) | Libc.MAP_FIXED | Libc.MAP_POPULATE;
         nint at = Address + (nint)windowOffset;
         // Why MADV_HUGEPAGE before the populate: shmem backing (tmpfs, memfd) installs PMDs at fault time only for
-        // VMAs that asked, and MAP_POPULATE faults the whole range in at once.
+        // VMAs that asked, and MAP_POPULATE faults the whole range in at once. MADV_NOHUGEPAGE makes the fault map a
+        // 2 MiB page of the backing with 4 KiB entries.
         nint p = Libc.MMap(at, (nuint)length, prot, flags & ~Libc.MAP_POPULATE, _device.FileDescriptor, devOffset);
         if (p == Libc.MAP_FAILED)
         {
@@ -77,7 +82,7 @@ public sealed unsafe class PmemWindow : IDisposable
                 (errno == Libc.ENOMEM ? " (too many mappings for vm.max_map_count?)" : ""), errno);
         }
         MapCalls++;
-        Libc.MAdvise(at, (nuint)length, Libc.MADV_HUGEPAGE);
+        Libc.MAdvise(at, (nuint)length, _hugePages ? Libc.MADV_HUGEPAGE : Libc.MADV_NOHUGEPAGE);
         Populate(at, length);
     }
 

@@ -48,9 +48,11 @@ public sealed class DaxFile : IDisposable
     /// read mapping must lie inside the file. <see cref="MapMode.Sync"/> pins the block map while the mapping lives
     /// (truncate, punch and zero range under it fail with EBUSY) and needs a pmem device; <see cref="MapMode.Async"/>
     /// stores become durable at <see cref="Flush"/> or unmap. Runs of 2 MiB whose file and device offsets are both
-    /// 2 MiB-aligned are mapped with 2 MiB pages where the backing has them.</summary>
-    public DaxMapping Map(long offset, long length, MapAccess access = MapAccess.ReadWrite, MapMode mode = MapMode.Sync) =>
-        Volume.Map(Ino, offset, length, access, mode);
+    /// 2 MiB-aligned are mapped with 2 MiB pages where the backing has them, unless <paramref name="pages"/> asks for
+    /// 4 KiB pages only.</summary>
+    public DaxMapping Map(long offset, long length, MapAccess access = MapAccess.ReadWrite, MapMode mode = MapMode.Sync,
+        MapPages pages = MapPages.Largest) =>
+        Volume.Map(Ino, offset, length, access, mode, pages);
 
     /// <summary>A <see cref="Stream"/> over the file, starting at position 0.</summary>
     public Stream AsStream() => new DaxFileStream(this);

@@ -13,7 +13,7 @@ public sealed partial class DaxVolume
     private const long Pmd = 2 << 20;
     private const int ManyRuns = 256;          // windows of more runs check vm.max_map_count before mapping
     private readonly object _mapLock = new();
-    private long _pmdMapped, _pteMapped, _fbFile, _fbExtent, _fbShort, _fbNoHuge;
+    private long _pmdMapped, _pteMapped, _fbFile, _fbExtent, _fbShort, _fbNoHuge, _smallRequested;
     private int _backingHuge = -1;             // -1 unknown, 0 no, 1 yes: does the device give 2 MiB pages?
     private DirtyExtentTracker? _mapTracker;   // extents under async writable mappings
     private readonly Dictionary<int, int> _extentUsers = [];
@@ -22,7 +22,7 @@ public sealed partial class DaxVolume
 
     /// <summary>Counters of the mapping path (PMD units, PTE pages, fallbacks by reason).</summary>
     public MapStatistics MapStatistics => new(Interlocked.Read(ref _pmdMapped), Interlocked.Read(ref _pteMapped), Interlocked.Read(ref _fbFile),
-        Interlocked.Read(ref _fbExtent), Interlocked.Read(ref _fbShort), Interlocked.Read(ref _fbNoHuge));
+        Interlocked.Read(ref _fbExtent), Interlocked.Read(ref _fbShort), Interlocked.Read(ref _fbNoHuge), Interlocked.Read(ref _smallRequested));
 
     /// <summary>The dirty-tracking policy in force for async mappings (Page may fall back to Extent).</summary>
     public DirtyTracking DirtyTracking
@@ -53,16 +53,16 @@ public sealed partial class DaxVolume
     private long _pagesFlushed;
 
     /// <summary>Maps [offset, offset+length) of regular file <paramref name="ino"/> into memory. See
-    /// <see cref="DaxFile.Map(long, long, MapAccess, MapMode)"/>.</summary>
-    public DaxMapping Map(ulong ino, long offset, long length, MapAccess access, MapMode mode)
+    /// <see cref="DaxFile.Map(long, long, MapAccess, MapMode, MapPages)"/>.</summary>
+    public DaxMapping Map(ulong ino, long offset, long length, MapAccess access, MapMode mode, MapPages pages = MapPages.Largest)
     {
         ThrowIfDisposed();
         if (offset < 0 || length <= 0)
             throw new DaxFsException(Errno.EINVAL, $"bad mapping range [{offset}, +{length})");
         if (offset + length > Layout.MaxFileBytes || offset + length < 0)
             throw new DaxFsException(Errno.EFBIG, $"mapping end {offset + length} is past the largest file");
-        if (!Enum.IsDefined(access) || !Enum.IsDefined(mode))
-            throw new DaxFsException(Errno.EINVAL, $"mapping access {access} / mode {mode} is invalid");
+        if (!Enum.IsDefined(access) || !Enum.IsDefined(mode) || !Enum.IsDefined(pages))
+            throw new DaxFsException(Errno.EINVAL, $"mapping access {access} / mode {mode} / pages {pages} is invalid");
         if (mode == MapMode.Sync && _page)
             throw new DaxFsException(Errno.EOPNOTSUPP, "synchronous mappings need a pmem device (MAP_SYNC's EOPNOTSUPP): this device is " +
                 $"Page-granular ({_dev.Info.GranularityReason})");
@@ -89,7 +89,7 @@ public sealed partial class DaxVolume
             if (used + runs + 64 > limit)
                 throw new DaxFsException(Errno.ENOMEM, $"mapping [{offset}, +{length}) needs {runs} separate kernel mappings (its extents are not contiguous); " +
                     $"with {used} in use the process would pass vm.max_map_count ({limit})");
-            PmemWindow window = PmemWindow.Reserve(_dev, end - start, start, access == MapAccess.ReadWrite);
+            PmemWindow window = PmemWindow.Reserve(_dev, end - start, start, access == MapAccess.ReadWrite, pages == MapPages.Largest);
             DaxMapping m;
             try
             {
@@ -100,7 +100,7 @@ public sealed partial class DaxVolume
                     else
                         window.MapZeros(p.WindowOffset, p.Length);
                 }
-                long planned = CountGranularity(pieces, start, end);
+                long planned = CountGranularity(pieces, start, end, pages == MapPages.Small);
                 m = new DaxMapping(this, i, offset, length, access, mode, window, start, pieces, planned);
                 if (access == MapAccess.ReadWrite && mode == MapMode.Async)
                     StartDirtyTracking(m);
@@ -201,8 +201,8 @@ public sealed partial class DaxVolume
     }
 
     /// <summary>Counts 2 MiB units (PMD) and 4 KiB pages (PTE) of a new mapping, with each fallback's reason; returns
-    /// the bytes planned as PMD.</summary>
-    private long CountGranularity(List<MapPiece> pieces, long start, long end)
+    /// the bytes planned as PMD (none when <paramref name="small"/>: the mapping asked for 4 KiB pages).</summary>
+    private long CountGranularity(List<MapPiece> pieces, long start, long end, bool small)
     {
         long planned = 0, pte = 0;
         long firstUnit = start / Pmd * Pmd;
@@ -231,6 +231,8 @@ public sealed partial class DaxVolume
                 Interlocked.Increment(ref _fbExtent);
             else if (_backingHuge == 0)
                 Interlocked.Increment(ref _fbNoHuge);
+            else if (small)
+                Interlocked.Increment(ref _smallRequested);
             else
             {
                 Interlocked.Increment(ref _pmdMapped);

@@ -27,6 +27,8 @@ public class MapSuiteTests
         expected.AddRange([
             "fsync_one_4KiB_page_vs_target", "fsync_one_4KiB_pagefault_vs_target",
             "random_load_8B_pmd", "random_load_8B_dependent_pmd", "random_load_8B_pmd_mapped_bytes_pmd", "random_load_8B_pmd_mapped_bytes_pte",
+            "random_load_8B_pmd_vs_misaligned_file", "random_load_8B_dependent_pmd_vs_misaligned_file",
+            "random_load_8B_pmd_mapped_bytes_misaligned_file",
             "map_write_persist_unmap_2MiB_pmd", "map_write_persist_unmap_2MiB_pmd_latency", "map_write_persist_unmap_2MiB_pte_latency",
             "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd", "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte",
             "store_persist_64B", "copy_persist_64B", "store_persist_64B_pmd_mapped_bytes_daxfs", "store_persist_64B_pmd_mapped_bytes_pmdk",
@@ -57,8 +59,10 @@ public class MapSuiteTests
                      "fsync_one_4KiB_extent_8MiB_vs_2MiB_mapping", "fsync_one_4KiB_page_8MiB_vs_2MiB_mapping",
                      "fsync_one_4KiB_pagefault_8MiB_vs_2MiB_mapping", "random_load_8B_pmd", "map_write_persist_unmap_2MiB_pmd", "store_persist_64B" })
             Assert.NotNull(report.Results.Single(r => r.Name == name).Met);
-        // The misaligned file really is PTE-mapped; on huge pages the aligned one is PMD-mapped (read back from smaps).
+        // The small-pages mapping and the misaligned file really are PTE-mapped; on huge pages the aligned one is
+        // PMD-mapped (read back from smaps).
         Assert.Equal(0, report.Results.Single(r => r.Name == "random_load_8B_pmd_mapped_bytes_pte").Value);
+        Assert.Equal(0, report.Results.Single(r => r.Name == "random_load_8B_pmd_mapped_bytes_misaligned_file").Value);
         Assert.Equal(0, report.Results.Single(r => r.Name == "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte").Value);
         if (report.Environment["huge_pages"] == "yes")
             Assert.Equal(2 << 20, report.Results.Single(r => r.Name == "map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd").Value);

@@ -14,6 +14,18 @@ public enum MapAccess
     ReadWrite,
 }
 
+/// <summary>Which page sizes a mapping may use.</summary>
+public enum MapPages
+{
+    /// <summary>2 MiB pages wherever file offset, device offset and extent allow and the backing has them; 4 KiB pages
+    /// elsewhere.</summary>
+    Largest,
+
+    /// <summary>4 KiB pages only, even where a 2 MiB page could be used (counted under
+    /// <see cref="MapStatistics.SmallPagesRequested"/>).</summary>
+    Small,
+}
+
 /// <summary>How stores through a mapping become durable.</summary>
 public enum MapMode
 {
@@ -61,8 +73,9 @@ public readonly record struct MappingGranularity(long PmdBytes, long PteBytes, l
 /// <param name="FallbackMisalignedExtent">Units whose device offset is not congruent to the file offset modulo 2 MiB.</param>
 /// <param name="FallbackShortExtent">Units not covered by one extent.</param>
 /// <param name="FallbackNoHugePages">Units that qualified but whose backing has no 2 MiB pages.</param>
+/// <param name="SmallPagesRequested">Units that qualified but whose mapping asked for 4 KiB pages (<see cref="MapPages.Small"/>).</param>
 public readonly record struct MapStatistics(long PmdMapped, long PteMapped, long FallbackMisalignedFileOffset, long FallbackMisalignedExtent,
-    long FallbackShortExtent, long FallbackNoHugePages);
+    long FallbackShortExtent, long FallbackNoHugePages, long SmallPagesRequested);
 
 /// <summary>One run of a mapping's window: device bytes, or zero pages (DevOffset -1).</summary>
 internal struct MapPiece(long windowOffset, long devOffset, long length)

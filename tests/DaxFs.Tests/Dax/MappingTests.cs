@@ -96,6 +96,32 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
     }
 
     [Fact]
+    public void SmallPagesMapTheSameBytesWithFourKibibytePagesOnly()
+    {
+        string path = System.IO.Path.Combine(huge.Path, "s-" + Guid.NewGuid().ToString("N")[..6]);
+        using var v = DaxVolume.Create(path, 256 << 20, TestVolumes.Options());
+        using DaxFile f = FileOf(v, "/big", Data(16 << 20, 5));
+        using DaxMapping large = f.Map(0, 16 << 20, MapAccess.ReadWrite, MapMode.Sync);
+        using DaxMapping small = f.Map(0, 16 << 20, MapAccess.ReadWrite, MapMode.Sync, MapPages.Small);
+        MappingGranularity gl = large.Granularity, gs = small.Granularity;
+        output.WriteLine($"{gl}; {gs}; {v.MapStatistics}");
+        Assert.Equal(16L << 20, gl.PmdBytes);
+        Assert.Equal(0, gs.PmdBytes); // read back from /proc/self/smaps
+        Assert.Equal(0, gs.PlannedPmdBytes);
+        Assert.Equal(16L << 20, gs.PteBytes);
+        Assert.Equal(8, v.MapStatistics.SmallPagesRequested);
+        Assert.Equal(8, v.MapStatistics.PmdMapped);
+        // The same physical bytes: a store through one mapping is seen through the other and by Read.
+        small.GetSpan(5 << 20, 8).Fill(0xa5);
+        small.Persist(5 << 20, 8);
+        Assert.Equal(0xa5, large.GetSpan(5 << 20, 8)[7]);
+        byte[] back = new byte[8];
+        f.Read(5 << 20, back);
+        Assert.All(back, b => Assert.Equal(0xa5, b));
+        Assert.Throws<DaxFsException>(() => f.Map(0, 4096, MapAccess.Read, MapMode.Sync, (MapPages)7));
+    }
+
+    [Fact]
     public void FallbacksSayWhy()
     {
         // No huge pages on plain /dev/shm: qualifying units fall back for the backing.
