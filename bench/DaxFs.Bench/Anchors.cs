@@ -10,7 +10,13 @@ public static class Anchors
 {
     /// <summary>Compiles anchors/<paramref name="name"/>.c with <paramref name="libraries"/> and returns the binary's
     /// path. Throws <see cref="BenchException"/> with the package to install when gcc or a library is missing.</summary>
-    public static string Build(string name, params string[] libraries)
+    public static string Build(string name, params string[] libraries) => Compile(name, shared: false, libraries);
+
+    /// <summary>Compiles anchors/<paramref name="name"/>.c into a shared library (lib<paramref name="name"/>.so) for
+    /// the suite to load into its own process; returns its path. Errors as <see cref="Build"/>.</summary>
+    public static string BuildLibrary(string name, params string[] libraries) => Compile(name, shared: true, libraries);
+
+    private static string Compile(string name, bool shared, string[] libraries)
     {
         string resource = $"anchors/{name}.c";
         using Stream? s = typeof(Anchors).Assembly.GetManifestResourceStream(resource)
@@ -20,14 +26,14 @@ public static class Anchors
         byte[] source = ms.ToArray();
         string hash = Convert.ToHexString(SHA256.HashData(source))[..16].ToLowerInvariant();
         string dir = Path.Combine(Path.GetTempPath(), "daxfs-anchors", hash);
-        string binary = Path.Combine(dir, name);
+        string binary = Path.Combine(dir, shared ? $"lib{name}.so" : name);
         if (File.Exists(binary))
             return binary;
         Directory.CreateDirectory(dir);
         string src = Path.Combine(dir, name + ".c");
         File.WriteAllBytes(src, source);
         string libs = string.Join(' ', libraries.Select(l => "-l" + l));
-        var (code, output) = Run("gcc", $"-O2 -Wall -o {binary}.tmp {src} {libs}", null, TimeSpan.FromMinutes(2));
+        var (code, output) = Run("gcc", $"-O2 -Wall {(shared ? "-shared -fPIC " : "")}-o {binary}.tmp {src} {libs}", null, TimeSpan.FromMinutes(2));
         if (code != 0)
         {
             string hint = libraries.Contains("pmem") && output.Contains("libpmem.h", StringComparison.Ordinal)

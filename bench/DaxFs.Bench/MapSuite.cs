@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using DaxFs.Pmem;
 
 namespace DaxFs.Bench;
@@ -35,6 +36,7 @@ public static class MapSuite
         if (o.MidFileBytes > o.FileBytes || o.MidFileBytes < Mi2)
             throw new BenchException($"the smaller mapping ({o.MidFileBytes} bytes) must be between 2 MiB and the large one ({o.FileBytes})");
         string anchorBinary = Anchors.Build("pmdk_anchor", "pmem");
+        string inprocLibrary = Anchors.BuildLibrary("pmdk_inproc", "pmem");
         using Backing backing = Backing.Acquire(o.Directory, 2 * o.FileBytes + o.FileBytes / 2 + (512L << 20));
         var anchor = new List<Dictionary<string, double>>();
         var ext = new List<Dictionary<string, double>>();
@@ -43,18 +45,18 @@ public static class MapSuite
         var facts = new Dictionary<string, string>();
         int steps = o.Rounds * 4 + 1, step = 0;
         progress?.Report(("warm-up (the JIT compiles the hot paths fully after a few thousand calls)", 0));
-        WarmUp(backing.Directory, o);
+        WarmUp(backing.Directory, o, inprocLibrary);
         step++;
         for (int r = 0; r < o.Rounds; r++)
         {
             progress?.Report(($"round {r + 1}/{o.Rounds}: PMDK anchor", (double)step++ / steps));
             anchor.Add(RunAnchor(anchorBinary, backing.Directory, o));
             progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS, extent policy, sync mappings", (double)step++ / steps));
-            ext.Add(RunVolume(backing.Directory, o, DirtyTracking.Extent, facts, anchorBinary));
+            ext.Add(RunVolume(backing.Directory, o, DirtyTracking.Extent, facts, inprocLibrary));
             progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS, page policy", (double)step++ / steps));
-            page.Add(RunVolume(backing.Directory, o, DirtyTracking.Page, facts));
+            page.Add(RunVolume(backing.Directory, o, DirtyTracking.Page, facts, inprocLibrary));
             progress?.Report(($"round {r + 1}/{o.Rounds}: DaxFS, page-fault log policy", (double)step++ / steps));
-            fault.Add(RunVolume(backing.Directory, o, DirtyTracking.PageFault, facts));
+            fault.Add(RunVolume(backing.Directory, o, DirtyTracking.PageFault, facts, inprocLibrary));
         }
         progress?.Report(("done", 1));
 
@@ -105,24 +107,11 @@ public static class MapSuite
         results.Add(Alone("map_write_persist_unmap_2MiB_pte_latency", "us", E("mwpu_pte_ns", Us)));
         results.Add(Alone("map_write_persist_unmap_2MiB_pmd_mapped_bytes_pmd", "bytes", E("mwpu_pmd_smaps")));
         results.Add(Alone("map_write_persist_unmap_2MiB_pmd_mapped_bytes_pte", "bytes", E("mwpu_pte_smaps")));
-        bool samePages = ext.All(x => x.ContainsKey("anchor_same_pages_store_persist_ns"));
-        if (samePages)
-        {
-            results.Add(Compared("store_persist_64B", "ns", E("store_persist_ns"), "PMDK memcpy 64 B + pmem_persist, same pages",
-                E("anchor_same_pages_store_persist_ns"), "<= 1.2"));
-            results.Add(Compared("copy_persist_64B", "ns", E("copy_persist_ns"), "PMDK memcpy 64 B + pmem_persist, same pages",
-                E("anchor_same_pages_store_persist_ns"), null));
-            results.Add(Compared("store_persist_64B_vs_own_file", "ns", E("store_persist_ns"), "PMDK memcpy 64 B + pmem_persist, its own file",
-                A("store_persist_ns 64"), null));
-            results.Add(Alone("store_persist_64B_pmd_mapped_bytes_pmdk_volume_file", "bytes", E("anchor_same_pages_pmd_bytes")));
-        }
-        else
-        {
-            results.Add(Compared("store_persist_64B", "ns", E("store_persist_ns"), "PMDK memcpy 64 B + pmem_persist, its own file",
-                A("store_persist_ns 64"), "<= 1.2"));
-            results.Add(Compared("copy_persist_64B", "ns", E("copy_persist_ns"), "PMDK memcpy 64 B + pmem_persist, its own file",
-                A("store_persist_ns 64"), null));
-        }
+        const string inproc = "PMDK memcpy 64 B + pmem_persist, same mapping, interleaved (libpmem in this process)";
+        results.Add(Compared("store_persist_64B", "ns", E("store_persist_ns"), inproc, E("pmdk_store_persist_ns"), "<= 1.2"));
+        results.Add(Compared("copy_persist_64B", "ns", E("copy_persist_ns"), inproc, E("pmdk_store_persist_ns"), null));
+        results.Add(Compared("store_persist_64B_vs_own_file", "ns", E("store_persist_ns"), "PMDK memcpy 64 B + pmem_persist, its own file and process",
+            A("store_persist_ns 64"), null));
         results.Add(Alone("store_persist_64B_pmd_mapped_bytes_daxfs", "bytes", E("store_persist_smaps")));
         results.Add(Alone("store_persist_64B_pmd_mapped_bytes_pmdk", "bytes", A("pmd_mapped_bytes 0")));
 
@@ -133,7 +122,7 @@ public static class MapSuite
             ["file_bytes"] = o.FileBytes.ToString(CultureInfo.InvariantCulture),
             ["mid_file_bytes"] = o.MidFileBytes.ToString(CultureInfo.InvariantCulture),
             ["rounds"] = o.Rounds.ToString(CultureInfo.InvariantCulture),
-            ["anchor"] = "PMDK libpmem pmdk_anchor store_persist, PMEM_IS_PMEM_FORCE=1: on its own file of the same size on the same backing, and (store_persist_at) over the extent volume's own pages",
+            ["anchor"] = "PMDK libpmem: pmdk_inproc (loaded into this process, through DaxFS's own mapping, interleaved) and pmdk_anchor store_persist (PMEM_IS_PMEM_FORCE=1, its own file of the same size on the same backing)",
             ["kernel"] = Environment.OSVersion.VersionString,
             ["load"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?",
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
@@ -165,15 +154,15 @@ public static class MapSuite
 
     /// <summary>Runs the DaxFS side on small files until tiered compilation has settled (<see cref="Timing.WarmUp"/>):
     /// the anchors are ahead-of-time compiled C, and the measured passes should see optimized code too.</summary>
-    private static void WarmUp(string dir, MapSuiteOptions o)
+    private static void WarmUp(string dir, MapSuiteOptions o, string inprocLibrary)
     {
         var small = o with { FileBytes = 8 << 20, MidFileBytes = 2 << 20, IterationPercent = 20 };
         var scratch = new Dictionary<string, string>();
         Timing.WarmUp(() =>
         {
-            RunVolume(dir, small, DirtyTracking.Extent, scratch);
-            RunVolume(dir, small, DirtyTracking.Page, scratch);
-            RunVolume(dir, small, DirtyTracking.PageFault, scratch);
+            RunVolume(dir, small, DirtyTracking.Extent, scratch, inprocLibrary);
+            RunVolume(dir, small, DirtyTracking.Page, scratch, inprocLibrary);
+            RunVolume(dir, small, DirtyTracking.PageFault, scratch, inprocLibrary);
         }, TimeSpan.FromSeconds(2));
     }
 
@@ -187,7 +176,7 @@ public static class MapSuite
     /// <summary>One volume with the given dirty-tracking policy: the async-mapping figures; on the extent-policy
     /// volume also the sync-mapping figures (PMD vs PTE loads, map+write+persist+unmap, store+persist).</summary>
     private static Dictionary<string, double> RunVolume(string dir, MapSuiteOptions o, DirtyTracking policy, Dictionary<string, string> facts,
-        string? anchorBinary = null)
+        string inprocLibrary)
     {
         bool syncToo = policy == DirtyTracking.Extent;
         long bytes = o.FileBytes + o.MidFileBytes + (syncToo ? o.FileBytes + 4 * Mi2 : 0) + o.FileBytes / 16 + (64L << 20);
@@ -199,8 +188,7 @@ public static class MapSuite
             using (DaxVolume v = DaxVolume.Create(path, bytes, new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true },
                 mount: new MountOptions { DirtyTracking = policy }))
             {
-                if (!syncToo)
-                    File.Delete(path); // the mapping keeps it alive (the extent volume's file is kept for the anchor)
+                File.Delete(path); // the mapping keeps it alive
                 string p = policy.ToString().ToLowerInvariant();
                 facts[$"{p}_policy"] = v.DirtyTracking == policy ? $"{v.DirtyTracking} in force"
                     : $"{v.DirtyTracking} in force instead: {v.PageTrackingUnavailableReason}";
@@ -213,9 +201,8 @@ public static class MapSuite
                     using DaxFile pte = WriteFile(v, "/pte", o.FileBytes, misaligned: true);
                     using DaxFile s1 = WriteFile(v, "/small-pmd", Mi2, misaligned: false);
                     using DaxFile s2 = WriteFile(v, "/small-pte", Mi2, misaligned: true);
-                    SyncFigures(big, pte, s1, s2, o, d, facts);
+                    SyncFigures(big, pte, s1, s2, o, d, facts, inprocLibrary);
                     facts["map_statistics"] = v.MapStatistics.ToString();
-                    SamePagesAnchor(v, big, path, anchorBinary, o, d, facts);
                 }
             }
         }
@@ -247,35 +234,15 @@ public static class MapSuite
             mp.CopyPersist(at, src);
     }
 
-    /// <summary>The PMDK anchor's 64-byte store + pmem_persist run over the very device bytes the sync mapping of
-    /// <paramref name="big"/> stored into (the volume's file, mapped by the anchor whole; only the file's bytes are
-    /// written), right after DaxFS measured there: the same physical pages on both sides, so that where a page lies
-    /// in host memory -- which moves a cache-missing store by tens of per cent from one file to the next on this kind
-    /// of machine -- is no part of the ratio.</summary>
-    private static void SamePagesAnchor(DaxVolume v, DaxFile big, string path, string? anchorBinary, MapSuiteOptions o,
-        Dictionary<string, double> d, Dictionary<string, string> facts)
+    /// <summary>The same stores made by PMDK through the same mapping: one call into libpmem's side
+    /// (anchors/pmdk_inproc.c) per batch.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PmdkBatch(delegate* unmanaged[SuppressGCTransition]<nint, long*, int, nint, void> batch, nint mapping,
+        long[] dst, ArraySegment<byte> src)
     {
-        if (anchorBinary is null)
-            return;
-        long start = -1, expect = -1;
-        bool contiguous = true;
-        v.ReadExtents(big.Ino, 0, o.FileBytes, (dev, len) =>
-        {
-            if (dev < 0 || (expect >= 0 && dev != expect))
-                contiguous = false;
-            if (start < 0)
-                start = dev;
-            expect = dev + len;
-        });
-        if (!contiguous || start < 0)
-        {
-            facts["store_persist_same_pages"] = "not measured: the file is not one run of device bytes";
-            return;
-        }
-        var a = Anchors.RunPmdkOn(anchorBinary, path, $"{o.FileBytes} {o.IterationPercent} {o.Seed} store_persist_at {start}", TimeSpan.FromMinutes(5));
-        d["anchor_same_pages_store_persist_ns"] = a["store_persist_ns 64"];
-        d["anchor_same_pages_pmd_bytes"] = a["file_pmd_mapped_bytes 0"];
-        facts["store_persist_same_pages"] = $"the anchor ran over device bytes [{start}, +{o.FileBytes}) of the extent-policy volume's file";
+        fixed (long* at = dst)
+        fixed (byte* s = src.AsSpan())
+            batch(mapping, at, dst.Length, (nint)s);
     }
 
     /// <summary>A file of <paramref name="bytes"/> written with non-zero data. Aligned: 1 MiB writes, which the allocator
@@ -464,8 +431,8 @@ public static class MapSuite
     /// <summary>Sync mappings: random loads PMD vs PTE, map+write+persist+unmap of 2 MiB PMD vs PTE, 64-byte
     /// store + Persist.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SyncFigures(DaxFile big, DaxFile pte, DaxFile s1, DaxFile s2, MapSuiteOptions o, Dictionary<string, double> d,
-        Dictionary<string, string> facts)
+    private static unsafe void SyncFigures(DaxFile big, DaxFile pte, DaxFile s1, DaxFile s2, MapSuiteOptions o, Dictionary<string, double> d,
+        Dictionary<string, string> facts, string inprocLibrary)
     {
         // 2. Random 8-byte loads over pre-faulted mappings. The target compares the aligned file mapped with 2 MiB pages
         // against the same file mapped with 4 KiB pages (MapPages.Small): the same physical pages, so where they lie in
@@ -508,35 +475,45 @@ public static class MapSuite
             d["load_dep_pte_mps"] = Timing.Median(chains[1]);
             d["load_dep_misaligned_mps"] = Timing.Median(chains[2]);
 
-            // 4. 64-byte store + Persist through the sync mapping: the anchor's offsets, batches of 8, a warm-up pass.
+            // 4. 64-byte store + Persist through the sync mapping, interleaved batch by batch with the same stores made
+            // by PMDK (memcpy + pmem_persist, libpmem loaded into this process) through the same mapping, and with
+            // DaxMapping.CopyPersist (non-temporal from the crossover on); the order rotates each sample, a warm-up
+            // pass first. Offsets are drawn as the anchor draws them, a batch of 8 per method per sample.
             ArraySegment<byte> src = Timing.AlignedBuffer(64);
             for (int i = 0; i < 64; i++)
                 src[i] = (byte)(i * 131 + 7);
             const int k = 8;
             int n = Timing.Iterations(64, o.IterationPercent) / k;
-            long[] t = new long[n];
+            long[][] t = [new long[n], new long[n], new long[n]];
             long[] dst = new long[k];
             ulong slots = (ulong)((o.FileBytes - 64) / 64);
-            // 4b. The same 64 bytes made durable with DaxMapping.CopyPersist (non-temporal from the crossover on).
-            foreach (bool copyPersist in new[] { false, true })
+            nint lib = NativeLibrary.Load(inprocLibrary);
+            var pmdk = (delegate* unmanaged[SuppressGCTransition]<nint, long*, int, nint, void>)NativeLibrary.GetExport(lib,
+                "pmdk_store_persist_batch");
+            for (int pass = 0; pass < 2; pass++)
             {
-                for (int pass = 0; pass < 2; pass++)
+                var rng = new Timing.XorShift64(o.Seed + 64 + 2);
+                for (int i = 0; i < n; i++)
                 {
-                    var rng = new Timing.XorShift64(o.Seed + 64 + 2);
-                    for (int i = 0; i < n; i++)
+                    for (int q = 0; q < 3; q++)
                     {
+                        int w = (i + q) % 3;
                         for (int j = 0; j < k; j++)
                             dst[j] = (long)(rng.Next() % slots) * 64;
                         long t0 = Timing.NowNs();
-                        if (copyPersist)
+                        if (w == 0)
+                            StorePersistBatch(mp, dst, src);
+                        else if (w == 1)
                             CopyPersistBatch(mp, dst, src);
                         else
-                            StorePersistBatch(mp, dst, src);
-                        t[i] = Timing.NowNs() - t0;
+                            PmdkBatch(pmdk, mp.Pointer, dst, src);
+                        t[w][i] = Timing.NowNs() - t0;
                     }
                 }
-                d[copyPersist ? "copy_persist_ns" : "store_persist_ns"] = Timing.Median(t, n) / k;
             }
+            d["store_persist_ns"] = Timing.Median(t[0], n) / k;
+            d["copy_persist_ns"] = Timing.Median(t[1], n) / k;
+            d["pmdk_store_persist_ns"] = Timing.Median(t[2], n) / k;
             d["store_persist_smaps"] = mp.Granularity.PmdBytes;
         }
 

@@ -2,17 +2,15 @@
  * an emulated-pmem file (run with PMEM_IS_PMEM_FORCE=1) with the same sizes, offsets and timing as the DaxFS side.
  * Built and run by the bench suite; prints "metric size value" lines.
  *
- * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET | existing]
+ * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | existing]
  *
  * The default mode also prints cow_floor_ns: a 4 KiB persist plus a 256-byte record persist, the floor of an atomic
  * copy-on-write overwrite (`daxfs bench fs` compares its overwrite with it).
  *
  * With "store_persist" (the anchor of `daxfs bench map`), it measures only a 64-byte store (memcpy) + pmem_persist
  * at random 64-byte aligned offsets, timed together in batches of 8, and reports how many bytes of its mapping the
- * kernel maps with 2 MiB pages (ShmemPmdMapped/FilePmdMapped in /proc/self/smaps). With "store_persist_at OFFSET",
- * PATH is an existing file (a DaxFS volume in use) mapped whole, and the same measurement runs over its bytes
- * [OFFSET, OFFSET+DEVICE_BYTES) -- the very pages a DaxFS mapping stores into -- touching nothing else. With
- * "existing", the default measurements run over an existing file mapped whole (DEVICE_BYTES is ignored): the
+ * kernel maps with 2 MiB pages (ShmemPmdMapped/FilePmdMapped in /proc/self/smaps); the same stores over DaxFS's
+ * own mapping run inside the suite's process (pmdk_inproc.c). With "existing", the default measurements run over an existing file mapped whole (DEVICE_BYTES is ignored): the
  * volume `daxfs bench fs` has just measured DaxFS on, so that both sides store into the same pages.
  */
 #define _GNU_SOURCE
@@ -111,10 +109,9 @@ static int store_persist(char *base, size_t mapped, int scale, uint64_t seed)
 
 int main(int argc, char **argv)
 {
-	int at_mode = argc == 7 && strcmp(argv[5], "store_persist_at") == 0;
 	int existing = argc == 6 && strcmp(argv[5], "existing") == 0;
-	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "store_persist") == 0) && !at_mode && !existing) {
-		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | store_persist_at OFFSET | existing]\n", argv[0]);
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "store_persist") == 0) && !existing) {
+		fprintf(stderr, "usage: %s PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | existing]\n", argv[0]);
 		return 2;
 	}
 	const char *path = argv[1];
@@ -123,28 +120,6 @@ int main(int argc, char **argv)
 	uint64_t seed = strtoull(argv[4], NULL, 10);
 	size_t mapped;
 	int is_pmem;
-	if (at_mode) {
-		/* The same pages as the caller's: an existing file (a DaxFS volume in use), mapped whole and left as it is
-		 * except for [OFFSET, OFFSET+DEVICE_BYTES), which the caller hands over for the measurement. */
-		size_t offset = strtoull(argv[6], NULL, 10);
-		char *whole = pmem_map_file(path, 0, 0, 0, &mapped, &is_pmem);
-		if (whole == NULL) {
-			fprintf(stderr, "pmem_map_file %s: %s\n", path, pmem_errormsg());
-			return 3;
-		}
-		if (!is_pmem) {
-			fprintf(stderr, "%s is not pmem to libpmem: run with PMEM_IS_PMEM_FORCE=1\n", path);
-			return 4;
-		}
-		if (offset % 64 != 0 || offset > mapped || devsize > mapped - offset || devsize < 128) {
-			fprintf(stderr, "region [%zu, +%zu) does not lie in the %zu bytes of %s\n", offset, devsize, mapped, path);
-			return 2;
-		}
-		int rc = store_persist(whole + offset, devsize, scale, seed);
-		printf("file_pmd_mapped_bytes 0 %llu\n", pmd_mapped_bytes(whole, mapped));
-		pmem_unmap(whole, mapped);
-		return rc;
-	}
 	/* "existing": the default measurements over a file that exists (a DaxFS volume the caller is done with), mapped
 	 * whole, so that both sides store into the same pages; the caller removes it. */
 	char *base = existing ? pmem_map_file(path, 0, 0, 0, &mapped, &is_pmem)

@@ -1,0 +1,35 @@
+/*
+ * pmdk_inproc -- PMDK's side of the benchmarks that compare with it call by call, as a shared library a suite loads
+ * into its own process: `daxfs bench map`'s 64-byte store + persist through DaxFS's own mapping, and `daxfs bench
+ * fs`'s raw 4 KiB persist and copy-on-write floor into a scratch file of the volume being measured. Interleaved
+ * with DaxFS's calls, so that neither where the pages lie in host memory nor what the shared machine did between
+ * two runs is in the ratio.
+ *
+ * Build: gcc -O2 -Wall -shared -fPIC -o libpmdk_inproc.so pmdk_inproc.c -lpmem
+ */
+#include <libpmem.h>
+#include <string.h>
+
+/* For each of the k offsets: memcpy 64 bytes from src to base + offset, then pmem_persist those 64 bytes. */
+void pmdk_store_persist_batch(char *base, const long *offsets, int k, const char *src)
+{
+	for (int j = 0; j < k; j++) {
+		char *dst = base + offsets[j];
+		memcpy(dst, src, 64);
+		pmem_persist(dst, 64);
+	}
+}
+
+/* pmem_memcpy_persist of len bytes: the raw durable copy. */
+void pmdk_memcpy_persist(char *dst, const char *src, size_t len)
+{
+	pmem_memcpy_persist(dst, src, len);
+}
+
+/* The least a durable, atomic copy-on-write overwrite must do: the new block persisted, then a record (map change +
+ * inode image) persisted after it -- two ordered fences. */
+void pmdk_cow_floor(char *block, const char *src, size_t len, char *record, const char *record_src, size_t record_len)
+{
+	pmem_memcpy_persist(block, src, len);
+	pmem_memcpy_persist(record, record_src, record_len);
+}
