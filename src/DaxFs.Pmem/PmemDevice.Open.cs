@@ -180,21 +180,48 @@ public sealed unsafe partial class PmemDevice
         _mappedLength = length;
         (nint address, bool mapSync, int mapErrno) = MapAligned(fd, path, length, align, options, kind == DeviceKind.DeviceDax);
         _base = (byte*)address;
-
-        (Granularity granularity, string why) = ResolveGranularity(kind, mapSync, mapErrno, path, fd, options, env);
-        if (options.RequiredGranularity is { } required && granularity > required)
-        {
-            Libc.MUnmap(address, (nuint)length);
-            _base = null;
-            GC.SuppressFinalize(this);
-            throw new GranularityMismatchException(required, granularity, why);
-        }
-
-        var cpu = CpuFeatures.Detect(env);
-        FlushInstruction flush, invalidate;
+        // Anything that fails from here on (a refused granularity, a bad flush or threshold setting) unmaps and leaves
+        // the descriptor to the caller, which closes it: the finalizer must not run for this half-built device, or it
+        // would unmap and close again -- by then, another mapping's memory and another file's descriptor.
         try
         {
-            (flush, invalidate) = ChooseFlush(granularity, cpu, options, env);
+            (Granularity granularity, string why) = ResolveGranularity(kind, mapSync, mapErrno, path, fd, options, env);
+            if (options.RequiredGranularity is { } required && granularity > required)
+                throw new GranularityMismatchException(required, granularity, why);
+
+            var cpu = CpuFeatures.Detect(env);
+            (FlushInstruction flush, FlushInstruction invalidate) = ChooseFlush(granularity, cpu, options, env);
+            _flush = flush switch
+            {
+                FlushInstruction.Msync => &FlushMsync,
+                FlushInstruction.None => &FlushNothing,
+                _ => &FlushLines,
+            };
+            _invalidate = invalidate switch
+            {
+                FlushInstruction.Msync => &FlushMsync,
+                FlushInstruction.None => &FlushNothing,
+                _ => &EvictLines,
+            };
+            if (flush is not (FlushInstruction.Msync or FlushInstruction.None))
+                _flushLines = FlushRoutines.Get(flush);
+            if (invalidate is not (FlushInstruction.Msync or FlushInstruction.None))
+                _evictLines = FlushRoutines.Get(invalidate);
+
+            NonTemporal.Width width = NonTemporal.Best(cpu);
+            _ntCopy = NonTemporal.Copier(width);
+            _ntFill = NonTemporal.Filler(width);
+            int threshold = granularity == Granularity.Page || CpuFeatures.Switch(env, "DAXFS_NO_MOVNT")
+                ? int.MaxValue
+                : options.NonTemporalThreshold ?? ParseThreshold(env("DAXFS_MOVNT_THRESHOLD")) ?? DefaultNonTemporalThreshold;
+            _ntThreshold = (nuint)threshold;
+            _ntAllowed = granularity != Granularity.Page;
+            _page = granularity == Granularity.Page;
+
+            _length = length;
+            _writableLength = options.ReadOnly ? 0 : length;
+            string ntName = width switch { NonTemporal.Width.Avx512 => "AVX-512", NonTemporal.Width.Avx => "AVX", _ => "SSE2" };
+            _info = new DeviceInfo(kind, path, length, granularity, why, mapSync, flush, invalidate, ntName, threshold);
         }
         catch
         {
@@ -203,37 +230,6 @@ public sealed unsafe partial class PmemDevice
             GC.SuppressFinalize(this);
             throw;
         }
-        _flush = flush switch
-        {
-            FlushInstruction.Msync => &FlushMsync,
-            FlushInstruction.None => &FlushNothing,
-            _ => &FlushLines,
-        };
-        _invalidate = invalidate switch
-        {
-            FlushInstruction.Msync => &FlushMsync,
-            FlushInstruction.None => &FlushNothing,
-            _ => &EvictLines,
-        };
-        if (flush is not (FlushInstruction.Msync or FlushInstruction.None))
-            _flushLines = FlushRoutines.Get(flush);
-        if (invalidate is not (FlushInstruction.Msync or FlushInstruction.None))
-            _evictLines = FlushRoutines.Get(invalidate);
-
-        NonTemporal.Width width = NonTemporal.Best(cpu);
-        _ntCopy = NonTemporal.Copier(width);
-        _ntFill = NonTemporal.Filler(width);
-        int threshold = granularity == Granularity.Page || CpuFeatures.Switch(env, "DAXFS_NO_MOVNT")
-            ? int.MaxValue
-            : options.NonTemporalThreshold ?? ParseThreshold(env("DAXFS_MOVNT_THRESHOLD")) ?? DefaultNonTemporalThreshold;
-        _ntThreshold = (nuint)threshold;
-        _ntAllowed = granularity != Granularity.Page;
-        _page = granularity == Granularity.Page;
-
-        _length = length;
-        _writableLength = options.ReadOnly ? 0 : length;
-        string ntName = width switch { NonTemporal.Width.Avx512 => "AVX-512", NonTemporal.Width.Avx => "AVX", _ => "SSE2" };
-        _info = new DeviceInfo(kind, path, length, granularity, why, mapSync, flush, invalidate, ntName, threshold);
         if (CpuFeatures.Switch(env, "DAXFS_LOG"))
             Console.Error.WriteLine("daxfs: device " + _info);
     }

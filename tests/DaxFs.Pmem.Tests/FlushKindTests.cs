@@ -1,4 +1,5 @@
 using DaxFs.Pmem;
+using DaxFs.Pmem.Interop;
 using Xunit;
 
 namespace DaxFs.Pmem.Tests;
@@ -53,6 +54,37 @@ public class FlushKindTests
         Assert.Contains("DAXFS_FLUSH must be one of", ex.Message);
         Assert.Throws<PmemException>(() =>
             PmemDevice.CreateInMemory(1 << 20, Env.With(("DAXFS_MOVNT_THRESHOLD", "-5")) with { EmulatePmem = true }));
+    }
+
+    [Fact]
+    public void ADeviceThatFailsToBuildClosesItsDescriptorOnceAndLeavesNoFinalizer()
+    {
+        // A setting refused after the mapping was made: the half-built device must not be finalized later, or it would
+        // close its descriptor a second time -- by then a number the process has handed to another file.
+        for (int round = 0; round < 4; round++)
+        {
+            Assert.Throws<PmemException>(() =>
+                PmemDevice.CreateInMemory(1 << 20, Env.With(("DAXFS_MOVNT_THRESHOLD", "-5")) with { EmulatePmem = true }));
+            Assert.Throws<GranularityMismatchException>(() =>
+                PmemDevice.CreateInMemory(1 << 20, Env.With() with { EmulatePmem = false, RequiredGranularity = Granularity.CacheLine }));
+            // The numbers just freed go to these (lowest first), then any finalizer runs.
+            int[] fds = Enumerable.Range(0, 8).Select(_ => Libc.Open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0)).ToArray();
+            try
+            {
+                Assert.All(fds, fd => Assert.True(fd >= 0));
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                foreach (int fd in fds)
+                    Assert.True(Libc.FStat(fd, out _) == 0, $"descriptor {fd} was closed behind its owner's back");
+            }
+            finally
+            {
+                foreach (int fd in fds)
+                    if (fd >= 0)
+                        Libc.Close(fd);
+            }
+        }
     }
 
     [Fact]
