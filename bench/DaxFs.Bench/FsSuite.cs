@@ -187,7 +187,7 @@ public static class FsSuite
         // Overwrites, raw persists and the floor in alternating blocks (ten blocks of a tenth of the calls each, the
         // order rotating): near in time, so the shared machine's drift falls on all three, yet each side runs a block
         // of calls with its own state warm, as a program doing only that would (interleaved call by call, the PMDK
-        // calls between two overwrites cost the file system's cached state: ≈ 1.5 × slower overwrites here).
+        // calls between two overwrites disturb the file system's cached state on every call).
         int block = Math.Max(1, n / 10);
         for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
         {
