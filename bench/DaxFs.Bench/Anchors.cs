@@ -16,6 +16,21 @@ public static class Anchors
     /// the suite to load into its own process; returns its path. Errors as <see cref="Build"/>.</summary>
     public static string BuildLibrary(string name, params string[] libraries) => Compile(name, shared: true, libraries);
 
+    private static readonly Dictionary<string, nint> Loaded = [];
+
+    /// <summary>The address of <paramref name="symbol"/> in the shared library at <paramref name="library"/> (built by
+    /// <see cref="BuildLibrary"/>), loaded into this process once.</summary>
+    public static nint Export(string library, string symbol)
+    {
+        nint handle;
+        lock (Loaded)
+        {
+            if (!Loaded.TryGetValue(library, out handle))
+                Loaded[library] = handle = System.Runtime.InteropServices.NativeLibrary.Load(library);
+        }
+        return System.Runtime.InteropServices.NativeLibrary.GetExport(handle, symbol);
+    }
+
     private static string Compile(string name, bool shared, string[] libraries)
     {
         string resource = $"anchors/{name}.c";
@@ -60,8 +75,8 @@ public static class Anchors
         }
     }
 
-    /// <summary>As <see cref="RunPmdk"/>, on a file that exists and is left in place (the anchor's
-    /// <c>store_persist_at</c> mode measures in the pages of a DaxFS volume in use).</summary>
+    /// <summary>As <see cref="RunPmdk"/>, on a file that exists and is left in place (`bench fs` runs the anchor's
+    /// <c>existing</c> mode over the volume it has just measured DaxFS on).</summary>
     public static Dictionary<string, double> RunPmdkOn(string binary, string path, string args, TimeSpan timeout)
     {
         var (code, output) = Run(binary, $"{path} {args}", new Dictionary<string, string> { ["PMEM_IS_PMEM_FORCE"] = "1" }, timeout);

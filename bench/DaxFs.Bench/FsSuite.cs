@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using DaxFs.Pmem;
 
 namespace DaxFs.Bench;
@@ -144,9 +143,8 @@ public static class FsSuite
         // PMDK's side, in this process: pmem_memcpy_persist into a scratch file of this volume (its blocks found
         // through the volume, written behind its back: the file is only a place), 4 KiB at random blocks of its first
         // 64 MiB, as the overwrite file is; the copy-on-write floor's 256-byte records appended in its last 2 MiB.
-        nint lib = NativeLibrary.Load(inproc);
-        var persist = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, void>)NativeLibrary.GetExport(lib, "pmdk_memcpy_persist");
-        var cowFloor = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, nuint, void>)NativeLibrary.GetExport(lib,
+        var persist = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, void>)Anchors.Export(inproc, "pmdk_memcpy_persist");
+        var cowFloor = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, nuint, void>)Anchors.Export(inproc,
             "pmdk_cow_floor");
         ulong root = DaxVolume.RootIno;
         const int ScratchBlocks = (64 << 20) / 4096, LogBlocks = (2 << 20) / 4096;

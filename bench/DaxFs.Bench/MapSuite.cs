@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using DaxFs.Pmem;
 
 namespace DaxFs.Bench;
@@ -487,8 +486,7 @@ public static class MapSuite
             long[][] t = [new long[n], new long[n], new long[n]];
             long[] dst = new long[k];
             ulong slots = (ulong)((o.FileBytes - 64) / 64);
-            nint lib = NativeLibrary.Load(inprocLibrary);
-            var pmdk = (delegate* unmanaged[SuppressGCTransition]<nint, long*, int, nint, void>)NativeLibrary.GetExport(lib,
+            var pmdk = (delegate* unmanaged[SuppressGCTransition]<nint, long*, int, nint, void>)Anchors.Export(inprocLibrary,
                 "pmdk_store_persist_batch");
             for (int pass = 0; pass < 2; pass++)
             {

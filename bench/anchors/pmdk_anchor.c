@@ -4,14 +4,13 @@
  *
  * usage: pmdk_anchor PATH DEVICE_BYTES ITER_SCALE SEED [store_persist | existing]
  *
- * The default mode also prints cow_floor_ns: a 4 KiB persist plus a 256-byte record persist, the floor of an atomic
- * copy-on-write overwrite (`daxfs bench fs` compares its overwrite with it).
- *
  * With "store_persist" (the anchor of `daxfs bench map`), it measures only a 64-byte store (memcpy) + pmem_persist
  * at random 64-byte aligned offsets, timed together in batches of 8, and reports how many bytes of its mapping the
  * kernel maps with 2 MiB pages (ShmemPmdMapped/FilePmdMapped in /proc/self/smaps); the same stores over DaxFS's
- * own mapping run inside the suite's process (pmdk_inproc.c). With "existing", the default measurements run over an existing file mapped whole (DEVICE_BYTES is ignored): the
- * volume `daxfs bench fs` has just measured DaxFS on, so that both sides store into the same pages.
+ * own mapping run inside the suite's process (pmdk_inproc.c). With "existing", the default measurements run over
+ * an existing file mapped whole (DEVICE_BYTES is ignored): the volume `daxfs bench fs` has just measured DaxFS on,
+ * so that both sides store into the same pages. (The copy-on-write floor `daxfs bench fs` compares its overwrite
+ * with runs in its process too: pmdk_inproc.c.)
  */
 #define _GNU_SOURCE
 #include <emmintrin.h>
@@ -177,28 +176,6 @@ int main(int argc, char **argv)
 			t[i] = now_ns() - t0;
 		}
 		printf("persist_ns %zu %.1f\n", size, median(t, n) / k);
-	}
-
-	/* cow_floor: the least any durable, atomic copy-on-write 4 KiB overwrite must do -- the new block written and
-	 * persisted, then a 256-byte commit record (map change + inode image) appended to a log and persisted, in that
-	 * order (two fences). Blocks at random 4 KiB-aligned offsets in the first half, the log in the second half. */
-	{
-		int k = 8, n = iterations(4096, scale) / k;
-		size_t half = mapped / 2, blocks = half / 4096, logpos = 0;
-		char *dst[8];
-		rng = seed + 4096 + 7;
-		for (int i = 0; i < n; i++) {
-			for (int j = 0; j < k; j++)
-				dst[j] = base + (next() % blocks) * 4096;
-			uint64_t t0 = now_ns();
-			for (int j = 0; j < k; j++) {
-				pmem_memcpy_persist(dst[j], src, 4096);
-				pmem_memcpy_persist(base + half + logpos, src + 8192, 256);
-				logpos = (logpos + 256) % (half - 256);
-			}
-			t[i] = now_ns() - t0;
-		}
-		printf("cow_floor_ns 4096 %.1f\n", median(t, n) / k);
 	}
 
 	/* streaming: the whole device written once in 1 MiB copies, best of three passes */
