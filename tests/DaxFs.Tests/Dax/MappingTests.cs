@@ -52,6 +52,10 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
         return d;
     }
 
+    /// <summary>A fresh volume on the huge-page tmpfs (2 MiB pages), deleted with the tmpfs.</summary>
+    private DaxVolume HugeVolume(long bytes) =>
+        DaxVolume.Create(System.IO.Path.Combine(huge.Path, "v-" + Guid.NewGuid().ToString("N")[..8]), bytes, TestVolumes.Options());
+
     private static DaxFile FileOf(DaxVolume v, string path, byte[] data)
     {
         DaxFile f = v.CreateFile(path);
@@ -83,8 +87,7 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
     [Fact]
     public void SixtyFourMebibyteFileIsFullyPmdMappedOnHugeTmpfs()
     {
-        string path = System.IO.Path.Combine(huge.Path, "v-" + Guid.NewGuid().ToString("N")[..6]);
-        using var v = DaxVolume.Create(path, 256 << 20, TestVolumes.Options());
+        using var v = HugeVolume(256 << 20);
         using DaxFile f = FileOf(v, "/big", Data(64 << 20, 2));
         using DaxMapping m = f.Map(0, 64 << 20, MapAccess.ReadWrite, MapMode.Sync);
         MappingGranularity g = m.Granularity;
@@ -98,8 +101,7 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
     [Fact]
     public void SmallPagesMapTheSameBytesWithFourKibibytePagesOnly()
     {
-        string path = System.IO.Path.Combine(huge.Path, "s-" + Guid.NewGuid().ToString("N")[..6]);
-        using var v = DaxVolume.Create(path, 256 << 20, TestVolumes.Options());
+        using var v = HugeVolume(256 << 20);
         using DaxFile f = FileOf(v, "/big", Data(16 << 20, 5));
         using DaxMapping large = f.Map(0, 16 << 20, MapAccess.ReadWrite, MapMode.Sync);
         using DaxMapping small = f.Map(0, 16 << 20, MapAccess.ReadWrite, MapMode.Sync, MapPages.Small);
@@ -134,8 +136,7 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
                 Assert.Equal(0, m.Granularity.PmdBytes);
             Assert.True(v.MapStatistics.FallbackNoHugePages >= 3, v.MapStatistics.ToString());
         }
-        string path = System.IO.Path.Combine(huge.Path, "w-" + Guid.NewGuid().ToString("N")[..6]);
-        using var hv = DaxVolume.Create(path, 64 << 20, TestVolumes.Options());
+        using var hv = HugeVolume(64 << 20);
         using DaxFile g = FileOf(hv, "/g", Data(8 << 20, 4));
         // A window starting 1 MiB into a 2 MiB unit covers units only in part.
         using (DaxMapping m = g.Map(1 << 20, 4 << 20, MapAccess.Read, MapMode.Async))
