@@ -126,18 +126,20 @@ public sealed partial class DaxVolume
     {
         long b0 = start >> Layout.BlockShift, b1 = end >> Layout.BlockShift;
         long holes = CountHoles(i, b0, b1 - b0);
-        bool unwritten = false;
+        long unwritten = 0; // unwritten extents: one conversion record each
         for (long b = b0; b < b1;)
         {
             var (kind, _, n) = i.Map!.Lookup(b, b1 - b);
-            unwritten |= kind == MapKind.Unwritten;
+            if (kind == MapKind.Unwritten)
+                unwritten++;
             b += n;
         }
         long size = i.Rec.Size;
-        if (holes == 0 && !unwritten && newEnd <= size)
+        if (holes == 0 && unwritten == 0 && newEnd <= size)
             return;
         using var tx = Tx.Begin(this);
-        tx.Reserve(holes + LogBlocksFor((2 * holes + 2 * (b1 - b0) / 64 + 8) * 32));
+        // Log records: at most one per allocated run (2 × holes is generous), one per unwritten extent converted.
+        tx.Reserve(holes + LogBlocksFor((2 * holes + unwritten + 8) * 32));
         tx.BeginChanges();
         bool aligned = Math.Max(size, newEnd) >= Layout.GroupBytes;
         for (long b = b0; b < b1;)

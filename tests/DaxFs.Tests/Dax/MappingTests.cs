@@ -602,6 +602,32 @@ public class MappingTests(HugeTmpfs huge, ITestOutputHelper output)
     }
 
     [Fact]
+    public void FourGibibyteFileOfAMillionExtentsMapsAsAFewKernelMappings()
+    {
+        // The case at full size: 4 GiB in 1,048,576 extents -- every other 4 KiB block written into a
+        // fallocated (unwritten, device-contiguous) file, the blocks between left unwritten. A writable mapping
+        // converts those (zeroed, committed) and maps device-adjacent extents as one run: far under vm.max_map_count.
+        const long Size = 4L << 30;
+        const int Blocks = (int)(Size / 4096);
+        var (dev, v) = TestVolumes.Fresh(Size + (256L << 20));
+        using (dev)
+        using (v)
+        {
+            using DaxFile f = v.CreateFile("/big");
+            f.Fallocate(FallocateMode.Allocate, 0, Size);
+            byte[] block = Data(4096, 11);
+            for (long b = 0; b < Blocks; b += 2)
+                f.Write(b * 4096, block);
+            Assert.Equal(Blocks, v.Get(f.Ino).Map!.Count);
+            using DaxMapping m = f.Map(0, Size, MapAccess.ReadWrite, MapMode.Sync);
+            output.WriteLine($"{m.Pieces.Count} pieces, {m.Window.MapCalls} mapping calls for {Blocks} extents");
+            Assert.True(m.Window.MapCalls <= 16, $"{m.Window.MapCalls} mapping calls");
+            Assert.True(m.GetReadOnlySpan(Size - 2 * 4096, 4096).SequenceEqual(block));
+            Assert.Equal(-1, m.GetReadOnlySpan(Size - 4096, 4096).IndexOfAnyExcept((byte)0));
+        }
+    }
+
+    [Fact]
     public void FragmentedFilePastTheMapCountLimitFailsCleanly()
     {
         // 70,000 single-block extents on scattered device blocks: mapping all of them needs more kernel mappings than
