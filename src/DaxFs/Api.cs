@@ -130,4 +130,23 @@ public sealed record MountOptions
     /// <summary>How async mappings' dirty data is found at fsync (default: extents; Page and PageFault fall back to
     /// extents, saying why, where the kernel or the backing cannot write-protect).</summary>
     public DirtyTracking DirtyTracking { get; init; } = DirtyTracking.Extent;
+
+    /// <summary>How writes over a file's existing bytes reach the media (default: <see cref="DataMode.Atomic"/>).</summary>
+    public DataMode Data { get; init; } = DataMode.Atomic;
+}
+
+/// <summary>DataMode -- what a write over bytes a file already has promises after a crash.</summary>
+public enum DataMode
+{
+    /// <summary>Copy on write: every write is atomic and durable when it returns (the durability contract).</summary>
+    Atomic,
+
+    /// <summary>In place, as ext4-DAX writes: an overwrite stores into the file's own blocks, durable when it returns
+    /// but not atomic -- a crash during the call may leave any mix of old and new 8-byte words
+    /// in the range it wrote (never bytes from anywhere else). An overwrite that changes nothing but the file's times
+    /// journals those lazily (Linux's lazytime): they become durable with the file's next metadata change, fsync (not
+    /// fdatasync), <see cref="DaxVolume.Sync"/> or unmount. Writes that extend the file, fill holes or convert
+    /// unwritten extents stay atomic. On Page devices, whose pages the kernel may write back at any moment before a
+    /// sync, writes stay copy on write (<see cref="DaxVolume.DataMode"/> says which mode is in effect).</summary>
+    InPlace,
 }

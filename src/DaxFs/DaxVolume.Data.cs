@@ -3,6 +3,7 @@ using DaxFs.Format;
 using DaxFs.Iomap;
 using DaxFs.Journal;
 using DaxFs.Namespace;
+using DaxFs.Pmem;
 using IomapLoop = DaxFs.Iomap.Iomap;
 
 namespace DaxFs;
@@ -86,7 +87,8 @@ public sealed partial class DaxVolume
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>, atomically: bytes that replace visible
     /// data go to new blocks (copy on write) and the commit switches the map; bytes past the end of file and in
     /// unwritten extents are stored in place, invisible until the commit. Non-temporal stores, one fence before the
-    /// commit, one for it. Returns the bytes written.</summary>
+    /// commit, one for it. Under <see cref="DataMode.InPlace"/> bytes that replace visible data are stored where they
+    /// lie instead (durable, not atomic). Returns the bytes written.</summary>
     public int Write(ulong ino, long offset, ReadOnlySpan<byte> data)
     {
         ThrowIfDisposed();
@@ -97,6 +99,8 @@ public sealed partial class DaxVolume
         Inode i = GetRegular(ino);
         if (data.IsEmpty)
             return 0;
+        if (_inPlace && TryOverwriteInPlace(i, offset, data))
+            return data.Length;
         EnterWrite(i);
         try
         {
@@ -119,6 +123,103 @@ public sealed partial class DaxVolume
         finally
         {
             i.Lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary><see cref="DataMode.InPlace"/> on CacheLine/Byte devices: a write that only overwrites bytes the file
+    /// has (inside its size, every block written, no live mapping) is stored into the file's blocks and fenced; the new
+    /// times are journaled lazily. False, with nothing written, when the call needs the general path.</summary>
+    private bool TryOverwriteInPlace(Inode i, long offset, ReadOnlySpan<byte> data)
+    {
+        EnterWrite(i);
+        try
+        {
+            long end = offset + data.Length;
+            if (end > i.Rec.Size || i.Mappings is { Count: > 0 })
+                return false;
+            ThrowIfFailed();
+            ExtentMap map = i.Map!;
+            long first = offset >> Layout.BlockShift, last = (end - 1) >> Layout.BlockShift;
+            var (kind, dev, n) = map.Lookup(first, last - first + 1);
+            if (kind != MapKind.Mapped)
+                return false; // a hole or an unwritten extent: allocation or conversion, atomically
+            // Over several extents, every one is checked before a byte is stored.
+            for (long b = first + n; b <= last;)
+            {
+                var (k, _, m) = map.Lookup(b, last - b + 1);
+                if (k != MapKind.Mapped)
+                    return false;
+                b += m;
+            }
+            for (long pos = offset, b0 = first; ;)
+            {
+                long segEnd = Math.Min(end, (b0 + n) << Layout.BlockShift);
+                _dev.Copy(dev * Layout.BlockSize + (pos & (Layout.BlockSize - 1)), data.Slice((int)(pos - offset), (int)(segEnd - pos)),
+                    PersistFlags.NoDrain);
+                if (segEnd >= end)
+                    break;
+                pos = segEnd;
+                b0 = pos >> Layout.BlockShift;
+                (_, dev, n) = map.Lookup(b0, last - b0 + 1);
+            }
+            _dev.Drain();
+            i.Rec.MtimeNs = i.Rec.CtimeNs = NowNs();
+            NoteTimesPending(i);
+            return true;
+        }
+        finally
+        {
+            i.Lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Notes that <paramref name="i"/>'s times changed without a commit (under its lock).</summary>
+    private void NoteTimesPending(Inode i)
+    {
+        if (i.TimesPending)
+            return;
+        i.TimesPending = true;
+        lock (_timesLock)
+        {
+            if (_timesPending.Count >= 4096)
+                _timesPending.RemoveAll(x => !x.TimesPending || x.Freed); // journaled since, or gone
+            _timesPending.Add(i);
+        }
+    }
+
+    /// <summary>Journals the lazily kept times of <paramref name="i"/> (under its write lock).</summary>
+    private void CommitTimes(Inode i)
+    {
+        if (!i.TimesPending || i.Freed)
+            return;
+        using var tx = Tx.Begin(this);
+        tx.BeginChanges();
+        tx.Touch(i);
+        tx.Commit();
+    }
+
+    /// <summary>Journals every inode's lazily kept times (sync, unmount).</summary>
+    private void CommitPendingTimes()
+    {
+        Inode[] pending;
+        lock (_timesLock)
+        {
+            if (_timesPending.Count == 0)
+                return;
+            pending = _timesPending.ToArray();
+            _timesPending.Clear();
+        }
+        foreach (Inode i in pending)
+        {
+            i.Lock.EnterWriteLock();
+            try
+            {
+                CommitTimes(i);
+            }
+            finally
+            {
+                i.Lock.ExitWriteLock();
+            }
         }
     }
 
@@ -167,7 +268,10 @@ public sealed partial class DaxVolume
             // Under a live mapping the block map must not move: those bytes are written in place (not atomically,
             // as on any DAX file system with a program storing through a mapping at the same time).
             bool pinned = kind == MapKind.Mapped && MappedOver(i, b0 << Layout.BlockShift, (b0 + n) << Layout.BlockShift);
-            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && (pos >= limit || pinned)))
+            // DataMode.InPlace (CacheLine/Byte devices only, where the limit is the size): the file's visible bytes are
+            // stored over where they lie, not atomically.
+            bool overwrite = _inPlace && kind == MapKind.Mapped && pos < size;
+            if (kind == MapKind.Unwritten || (kind == MapKind.Mapped && (pos >= limit || pinned || overwrite)))
             {
                 // In place: nothing visible changes before the commit (unwritten reads zeros; past EOF is unseen).
                 long segEnd = Math.Min(end, (b0 + n) << Layout.BlockShift);
@@ -566,15 +670,27 @@ public sealed partial class DaxVolume
     }
 
     /// <summary>fsync/fdatasync: on Page devices everything completed becomes durable (msync of dirty data, then the
-    /// journal); on CacheLine devices every call already was.</summary>
+    /// journal); on CacheLine devices every call already was. fsync (not fdatasync) also journals the times that
+    /// <see cref="DataMode.InPlace"/> overwrites keep lazily.</summary>
     public void Fsync(ulong ino, bool dataOnly = false)
     {
         ThrowIfDisposed();
         Inode i = Get(ino);
-        _ = dataOnly;
         if (i.Mappings is { Count: > 0 })
             FlushMappings(i);
-        Sync();
+        if (!dataOnly && i.TimesPending)
+        {
+            i.Lock.EnterWriteLock();
+            try
+            {
+                CommitTimes(i);
+            }
+            finally
+            {
+                i.Lock.ExitWriteLock();
+            }
+        }
+        SyncCommitted();
     }
 
     /// <summary>The live regular file <paramref name="ino"/>; EISDIR / EINVAL otherwise.</summary>

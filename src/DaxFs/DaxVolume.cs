@@ -25,6 +25,9 @@ public sealed partial class DaxVolume : IDisposable
     private readonly DirtyExtentTracker? _tracker;
     private readonly bool _page;
     private readonly MountOptions _options;
+    private readonly bool _inPlace;        // DataMode.InPlace: overwrites go into the file's own blocks
+    private readonly List<Inode> _timesPending = []; // inodes whose times wait to be journaled (in-place overwrites)
+    private readonly object _timesLock = new();
     private readonly ConcurrentDictionary<ulong, Inode> _inodes = new();
     private readonly ulong[] _inodeUsed;
     private readonly uint[] _generations;
@@ -41,6 +44,9 @@ public sealed partial class DaxVolume : IDisposable
     internal BlockAllocator Allocator => _alloc;
     internal Superblock Geometry => _sb;
     internal PmemDevice Dev => _dev;
+
+    /// <summary>The data mode in effect (<see cref="DataMode.InPlace"/> asked of a Page device is copy on write).</summary>
+    public DataMode DataMode => _inPlace ? DataMode.InPlace : DataMode.Atomic;
 
     /// <summary>The device the volume lives on.</summary>
     public PmemDevice Device => _dev;
@@ -71,6 +77,9 @@ public sealed partial class DaxVolume : IDisposable
         _sb = sb;
         _options = options;
         _page = dev.Granularity == Granularity.Page;
+        // On Page devices the kernel may write a page back at any moment before the sync: an overwrite in place could
+        // be torn by a crash long after it returned, so there writes stay copy on write.
+        _inPlace = options.Data == DataMode.InPlace && !_page;
         _tracker = _page ? new DirtyExtentTracker(dev) : null;
         _alloc = new BlockAllocator(sb.DataStart, sb.DataEnd, pool: Math.Min(256, (sb.DataEnd - sb.DataStart) / 64));
         _inodeUsed = new ulong[(sb.InodeCount + 64) / 64 + 1];
@@ -87,9 +96,10 @@ public sealed partial class DaxVolume : IDisposable
     {
         ArgumentNullException.ThrowIfNull(device);
         format ??= new FormatOptions();
+        mount = Checked(mount);
         var sb = Superblock.ForDevice(device.Length, format.JournalBytes, format.InodeCount, NowNs());
         WriteEmptyVolume(device, sb);
-        return new DaxVolume(device, false, sb, mount ?? new MountOptions());
+        return new DaxVolume(device, false, sb, mount);
     }
 
     /// <summary>Mounts the volume on <paramref name="device"/>: replays the journal, loads the metadata, frees
@@ -98,20 +108,22 @@ public sealed partial class DaxVolume : IDisposable
     public static DaxVolume Mount(PmemDevice device, MountOptions? mount = null)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return new DaxVolume(device, false, ReadSuperblock(device), mount ?? new MountOptions());
+        mount = Checked(mount);
+        return new DaxVolume(device, false, ReadSuperblock(device), mount);
     }
 
     /// <summary>Creates a device file of <paramref name="size"/> bytes at <paramref name="path"/>, formats it and
     /// mounts it; the volume owns the device.</summary>
     public static DaxVolume Create(string path, long size, PmemOpenOptions? device = null, FormatOptions? format = null, MountOptions? mount = null)
     {
+        mount = Checked(mount);
         var dev = PmemDevice.Create(path, size, device);
         try
         {
             format ??= new FormatOptions();
             var sb = Superblock.ForDevice(dev.Length, format.JournalBytes, format.InodeCount, NowNs());
             WriteEmptyVolume(dev, sb);
-            return new DaxVolume(dev, true, sb, mount ?? new MountOptions());
+            return new DaxVolume(dev, true, sb, mount);
         }
         catch
         {
@@ -124,16 +136,26 @@ public sealed partial class DaxVolume : IDisposable
     /// <summary>Opens the device at <paramref name="path"/> and mounts it; the volume owns the device.</summary>
     public static DaxVolume Open(string path, PmemOpenOptions? device = null, MountOptions? mount = null)
     {
+        mount = Checked(mount);
         var dev = PmemDevice.Open(path, device);
         try
         {
-            return new DaxVolume(dev, true, ReadSuperblock(dev), mount ?? new MountOptions());
+            return new DaxVolume(dev, true, ReadSuperblock(dev), mount);
         }
         catch
         {
             dev.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The mount options, defaulted and validated before anything is opened or written.</summary>
+    private static MountOptions Checked(MountOptions? mount)
+    {
+        mount ??= new MountOptions();
+        if (!Enum.IsDefined(mount.Data))
+            throw new DaxFsException(Errno.EINVAL, $"data mode {(int)mount.Data} is not defined");
+        return mount;
     }
 
     /// <summary>The primary superblock, or the backup when the primary fails validation.</summary>
@@ -212,6 +234,15 @@ public sealed partial class DaxVolume : IDisposable
     public void Sync()
     {
         ThrowIfFailed();
+        CommitPendingTimes();
+        SyncCommitted();
+    }
+
+    /// <summary>Page devices: makes every committed call durable (fsync and fdatasync of one file come here too, as
+    /// the journal is one for the volume).</summary>
+    private void SyncCommitted()
+    {
+        ThrowIfFailed();
         if (!_page)
             return;
         try
@@ -247,6 +278,19 @@ public sealed partial class DaxVolume : IDisposable
     /// <summary>Syncs, checkpoints and unmounts; disposes the device if the volume opened it.</summary>
     public void Dispose()
     {
+        // Lazily kept times are journaled while the volume still takes calls (a failure shuts it down: no checkpoint).
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? timesFailed = null;
+        if (Volatile.Read(ref _disposed) == 0 && _failed is null && !_dev.IsReadOnly)
+        {
+            try
+            {
+                CommitPendingTimes();
+            }
+            catch (DaxFsException e)
+            {
+                timesFailed = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         try
@@ -264,6 +308,7 @@ public sealed partial class DaxVolume : IDisposable
             if (_ownsDevice)
                 _dev.Dispose();
         }
+        timesFailed?.Throw();
     }
 
     /// <summary>Takes the recycled transaction, if there is one.</summary>
@@ -337,8 +382,15 @@ public sealed partial class DaxVolume : IDisposable
             JournalLog.TxBuilder b = tx.Builder;
             b.Reset();
             foreach (Inode i in tx.Dirty)
+            {
                 i.Rec.Encode(b.Add(_sb.InodeOffset(i.Ino), Layout.InodeSize), i.Ino);
+                i.TimesPending = false; // the image carries the times
+            }
             _journal.Commit(b, fenceFirst: tx.Ordered && !_page && !BrokenSkipOrderingFence);
+        }
+        else if (tx.Ordered && !_page)
+        {
+            _dev.Drain(); // ordered stores and no image to commit: durable on return all the same
         }
         if (_page)
         {

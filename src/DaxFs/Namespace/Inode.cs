@@ -22,6 +22,9 @@ internal sealed class Inode
     // in place. Under the inode's lock.
     public long UnsyncedHigh;
     public long HighEpoch;
+    // In-place data mode: the times in Rec changed since the inode was last journaled (a lazily timed overwrite).
+    // Under the inode's lock; the volume keeps the list of such inodes.
+    public bool TimesPending;
 
     public Inode(ulong ino, InodeRecord rec)
     {

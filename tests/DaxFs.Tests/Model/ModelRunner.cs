@@ -16,6 +16,8 @@ internal sealed record RunConfig
     /// <summary>Whether remounts may move the volume to a device of the other granularity.</summary>
     public bool SwitchGranularity { get; init; } = true;
     public long? InodeCount { get; init; }
+    /// <summary>The data mode of every mount (overwrites in place on three seeds of seven).</summary>
+    public DataMode Data { get; init; }
     public int FullCheckEvery { get; init; } = 500;
     public ModelBug Bug { get; init; }
     public VolumeFault Fault { get; init; }
@@ -30,10 +32,12 @@ internal sealed record RunConfig
         DeviceBytes = (32L << 20) << (int)((uint)seed % 3),
         Pmem = (uint)seed % 5 != 4,
         InodeCount = (uint)seed % 4 == 3 ? 300 : null,
+        Data = (uint)seed % 7 >= 4 ? DataMode.InPlace : DataMode.Atomic,
     };
 
     public string Describe() =>
         $"seed={Seed} ops={Ops} device={DeviceBytes >> 20}MiB {(Pmem ? "pmem" : "page")}{(SwitchGranularity ? "" : "-only")} inodes={(InodeCount is { } i ? i.ToString(CultureInfo.InvariantCulture) : "default")}" +
+        (Data == DataMode.InPlace ? " data=inplace" : "") +
         (Bug != ModelBug.None ? $" model-bug={Bug}" : "") + (Fault != VolumeFault.None ? $" volume-fault={Fault}" : "");
 }
 

@@ -55,7 +55,7 @@ internal sealed class Session : IDisposable
         _cfg = cfg;
         _pmem = cfg.Pmem;
         _dev = PmemDevice.CreateInMemory(cfg.DeviceBytes, TestVolumes.Options(_pmem));
-        _vol = DaxVolume.Format(_dev, new FormatOptions { InodeCount = cfg.InodeCount }, new MountOptions());
+        _vol = DaxVolume.Format(_dev, new FormatOptions { InodeCount = cfg.InodeCount }, new MountOptions { Data = cfg.Data });
         M = new FsModel { Bug = cfg.Bug, StrictTrailingSlash = !TolerateKinds.Contains("trailing-slash") };
     }
 
@@ -1516,7 +1516,7 @@ internal sealed class Session : IDisposable
             _dev = TestVolumes.FromImage(image, _pmem);
         }
         _syncMount = syncMount;
-        _vol = DaxVolume.Mount(_dev, new MountOptions { Sync = syncMount });
+        _vol = DaxVolume.Mount(_dev, new MountOptions { Sync = syncMount, Data = _cfg.Data });
         if (_vol.OrphansFreed != orphans.Count)
             throw Mismatch("orphans", $"the mount freed {_vol.OrphansFreed} orphans, the model expects {orphans.Count}");
         Stats.Orphans += orphans.Count;
