@@ -138,6 +138,7 @@ public sealed partial class DaxVolume
             if (end > i.Rec.Size || i.Mappings is { Count: > 0 })
                 return false;
             ThrowIfFailed();
+            ThrowIfReadOnly();
             ExtentMap map = i.Map!;
             long first = offset >> Layout.BlockShift, last = (end - 1) >> Layout.BlockShift;
             var (kind, dev, n) = map.Lookup(first, last - first + 1);

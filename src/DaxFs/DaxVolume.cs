@@ -328,6 +328,13 @@ public sealed partial class DaxVolume : IDisposable
             throw new DaxFsException(Errno.EIO, $"the volume shut down after an earlier failure: {f.Message}", f);
     }
 
+    /// <summary>EROFS on a volume whose device is open read-only (before a mutating call changes anything).</summary>
+    internal void ThrowIfReadOnly()
+    {
+        if (_dev.IsReadOnly)
+            throw new DaxFsException(Errno.EROFS, "the volume is open read-only");
+    }
+
     private long _epoch;          // counts truncates down on Page devices
     private long _durableEpoch;   // every truncate down up to this one is durable
 

@@ -64,6 +64,7 @@ internal sealed class Tx : IDisposable
     public void BeginChanges()
     {
         _v.ThrowIfFailed();
+        _v.ThrowIfReadOnly();
         _mutating = true;
     }
 
