@@ -43,6 +43,12 @@ public sealed record CampaignOptions
     public Action<DaxVolume>? BeforeRecording { get; init; }
     /// <summary>Stop at the first violation.</summary>
     public bool StopAtFirstViolation { get; init; }
+    /// <summary>The data mode the workloads' volumes are mounted with (<see cref="DataMode.InPlace"/>: an interrupted
+    /// write may leave its file a word-wise mix of before and after).</summary>
+    public DataMode Data { get; init; } = DataMode.Atomic;
+    /// <summary>Whether the oracle accepts a word-wise mix in the file an interrupted write stores into (default: when
+    /// <see cref="Data"/> is <see cref="DataMode.InPlace"/>; false there proves the checker sees torn writes).</summary>
+    public bool? AcceptTornWrites { get; init; }
 }
 
 /// <summary>A broken promise: a crash state whose recovery is not what the contract allows, a failed call that changed
@@ -154,12 +160,12 @@ public static class Campaign
     }
 
     /// <summary>A fresh device and volume for a workload, set up and made durable.</summary>
-    internal static (PmemDevice Device, DaxVolume Volume) Prepare(Workload w, bool page, long bytes)
+    internal static (PmemDevice Device, DaxVolume Volume) Prepare(Workload w, bool page, long bytes, DataMode data = DataMode.Atomic)
     {
         var dev = PmemDevice.CreateInMemory(bytes, new PmemOpenOptions { EmulatePmem = !page, Environment = _ => null });
         try
         {
-            var v = DaxVolume.Format(dev, new FormatOptions { JournalBytes = 256 << 10, InodeCount = 256 });
+            var v = DaxVolume.Format(dev, new FormatOptions { JournalBytes = 256 << 10, InodeCount = 256 }, new MountOptions { Data = data });
             foreach (var op in w.Setup)
                 op.Run(v);
             v.Sync();

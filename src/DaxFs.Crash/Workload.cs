@@ -7,7 +7,10 @@ namespace DaxFs.Crash;
 /// <param name="MakesDurable">Whether, on Page devices, everything before it is durable once it returns (fsync, sync).</param>
 /// <param name="MappedPath">The file it stores into through a mapping, whose bytes may be a word-wise mix of before
 /// and after when power fails in the middle; null otherwise.</param>
-public sealed record CrashOp(string Name, Action<DaxVolume> Run, bool MakesDurable = false, string? MappedPath = null)
+/// <param name="OverwritesPath">The file a write stores into: with <see cref="DataMode.InPlace"/> its bytes may be a
+/// word-wise mix too.</param>
+public sealed record CrashOp(string Name, Action<DaxVolume> Run, bool MakesDurable = false, string? MappedPath = null,
+    string? OverwritesPath = null)
 {
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -59,7 +62,7 @@ public static class Ops
         {
             using var f = v.OpenFile(path);
             f.Write(offset, Pattern(length, tag));
-        });
+        }, OverwritesPath: path);
 
     /// <summary>Append a pattern at the size.</summary>
     public static CrashOp Append(string path, int length, int tag) =>

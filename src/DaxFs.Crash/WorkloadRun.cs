@@ -37,17 +37,21 @@ internal sealed class WorkloadRun
     private string Device => _page ? "page" : "cacheline";
 
     /// <summary>The file whose bytes the current operation may leave mixed (its content is kept whole).</summary>
-    private string? Keep => _op >= 0 && _op < _w.Ops.Count ? _w.Ops[_op].MappedPath : null;
+    private string? Keep => _op >= 0 && _op < _w.Ops.Count ? MixPath(_w.Ops[_op]) : null;
+
+    /// <summary>The file <paramref name="op"/> may leave a word-wise mix of before and after if power fails during it:
+    /// one it stores into through a mapping, or one it overwrites in place.</summary>
+    private string? MixPath(CrashOp op) => op.MappedPath ?? (_o.AcceptTornWrites ?? _o.Data == DataMode.InPlace ? op.OverwritesPath : null);
 
     public void Run()
     {
-        var (dev, v) = Campaign.Prepare(_w, _page, _o.DeviceBytes);
+        var (dev, v) = Campaign.Prepare(_w, _page, _o.DeviceBytes, _o.Data);
         using (dev)
         {
             try
             {
                 _o.BeforeRecording?.Invoke(v);
-                _states.Add(VolumeState.Capture(v, _w.Ops.Count > 0 ? _w.Ops[0].MappedPath : null));
+                _states.Add(VolumeState.Capture(v, _w.Ops.Count > 0 ? MixPath(_w.Ops[0]) : null));
                 _recorder = new CrashRecorder(dev) { IgnoreFences = _o.IgnoreFences };
                 _recorder.CrashPointReached += OnCrashPoint;
                 int durable = 0;
@@ -75,7 +79,7 @@ internal sealed class WorkloadRun
                     }
                     _recorder.EndOperation(lint: true);
                     _result.Operations++;
-                    var after = VolumeState.Capture(v, op.MappedPath, _op + 1 < _w.Ops.Count ? _w.Ops[_op + 1].MappedPath : null);
+                    var after = VolumeState.Capture(v, MixPath(op), _op + 1 < _w.Ops.Count ? MixPath(_w.Ops[_op + 1]) : null);
                     _states.Add(after);
                     if (error is not null && !after.SameAs(_states[_op]))
                         Report(_op, -1, "failed call changed the state", $"{op.Name} failed with {error} but changed:\n"
@@ -272,7 +276,7 @@ internal sealed class WorkloadRun
         for (int j = hi; j >= lo; j--)
             if (s.SameAs(_states[j]))
                 return null;
-        if (op.MappedPath is { } path && atFence)
+        if (MixPath(op) is { } path && atFence)
             for (int j = hi; j >= lo; j--)
                 if (s.IsWordMixOf(_states[j], _states[_op + 1], path))
                     return null;
@@ -334,7 +338,8 @@ internal sealed class WorkloadRun
     private void Report(int op, int point, string kind, string detail, IReadOnlyList<long> persisted)
     {
         var r = new StringBuilder();
-        r.AppendLine($"workload {_w.Id} on a {Device} device (campaign seed {_o.Seed}), crash point {point} during op {op}:");
+        r.AppendLine($"workload {_w.Id} on a {Device} device{(_o.Data == DataMode.InPlace ? " mounted with data in place" : "")} "
+            + $"(campaign seed {_o.Seed}), crash point {point} during op {op}:");
         r.AppendLine(_w.Describe());
         r.Append(persisted.Count == 0
             ? "in-flight words persisted: none (the persisted image alone)"
@@ -351,7 +356,7 @@ internal sealed class WorkloadRun
             return null;
         try
         {
-            var (dev, v) = Campaign.Prepare(_w, _page, _o.DeviceBytes);
+            var (dev, v) = Campaign.Prepare(_w, _page, _o.DeviceBytes, _o.Data);
             using (dev)
             using (v)
             {

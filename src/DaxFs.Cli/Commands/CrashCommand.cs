@@ -22,10 +22,11 @@ public static class CrashCommand
         var only = new Option<string?>("--workload") { Description = "run only this workload (as a reproducer names it: ace1/I, ace2/I+J, random/SEED/LENGTH)" };
         var device = new Option<string>("--device") { Description = "with --workload: cacheline or page", DefaultValueFactory = _ => "cacheline" };
         var shard = new Option<string?>("--shard") { Description = "K/N: run every N-th workload of the plan from the K-th (0-based), to share a campaign between processes" };
+        var data = new Option<string>("--data") { Description = "mount the workloads' volumes with this data mode: atomic (the default) or inplace (an interrupted write may leave its file a word-wise mix)", DefaultValueFactory = _ => "atomic" };
         var json = new Option<FileInfo?>("--json") { Description = "also write {workloads, crash_points, states, violations, seconds, seed} to this file" };
         var cmd = new Command("crashtest", "crash-consistency campaign: every crash point of ACE-style and random workloads, recovered and checked")
         {
-            seed, workloads, states, minutes, maxStates, noPage, broken, only, device, shard, json,
+            seed, workloads, states, minutes, maxStates, noPage, broken, only, device, shard, data, json,
         };
         cmd.SetAction(r =>
         {
@@ -41,8 +42,15 @@ public static class CrashCommand
             if (r.GetValue(shard) is { } sh && (sh.Split('/') is not [var ks, var ns] || !int.TryParse(ks, out k0) || !int.TryParse(ns, out n0)
                 || n0 < 1 || k0 < 0 || k0 >= n0))
                 throw new UsageException($"--shard must be K/N with 0 <= K < N, not '{sh}'");
+            DataMode mode = r.GetValue(data) switch
+            {
+                "atomic" => DataMode.Atomic,
+                "inplace" => DataMode.InPlace,
+                var other => throw new UsageException($"--data must be atomic or inplace, not '{other}'"),
+            };
             var options = new CampaignOptions
             {
+                Data = mode,
                 Shard = k0, Shards = n0,
                 OnViolation = v => Console.Error.WriteLine($"crashtest: VIOLATION ({v.Kind}): {v.Detail}\n{v.Reproducer}\n"),
                 Seed = r.GetValue(seed), MaxWorkloads = w, StatesPerPoint = k, Time = TimeSpan.FromMinutes(m),
