@@ -21,7 +21,7 @@ public static class MountCommands
         var mountPoint = new Argument<string>("MOUNTPOINT") { Description = $"directory to mount on (created if missing; default {DefaultMountPoint})", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => DefaultMountPoint };
         var foreground = new Option<bool>("--foreground", "-f") { Description = "serve in this process until unmounted (default: start a daemon and return once mounted)" };
         var emulate = new Option<bool>("--emulate-pmem") { Description = "treat a file on tmpfs as pmem (calls durable on return); the default for volumes under /dev/shm" };
-        var options = new Option<string[]>("-o") { Description = "mount options: sync (every call durable on return on Page devices), allow_other, ro, direct_io (file data never in the kernel's page cache; the default where the kernel allows shared mmap of such files), kernel_cache (the page cache in front of the daemon: faster re-reads of small cached data, every byte held twice)", AllowMultipleArgumentsPerToken = true };
+        var options = new Option<string[]>("-o") { Description = "mount options: sync (every call durable on return on Page devices), data=inplace (overwrites stored in place, as ext4-DAX does: durable on return but not atomic, times journaled lazily) or data=atomic (the default: every write atomic), allow_other, ro, direct_io (file data never in the kernel's page cache; the default where the kernel allows shared mmap of such files), kernel_cache (the page cache in front of the daemon: faster re-reads of small cached data, every byte held twice)", AllowMultipleArgumentsPerToken = true };
         var size = new Option<string?>("--size") { Description = "size of a volume created by this mount (default 1G)" };
         var threads = new Option<int>("--threads") { Description = "FUSE worker threads", DefaultValueFactory = _ => 4 };
         var cmd = new Command("mount", "mount a volume with FUSE so that every program can use it; unmount with daxfs umount MOUNTPOINT")
@@ -45,12 +45,13 @@ public static class MountCommands
         return cmd;
     }
 
-    private sealed record Opts(bool Sync, bool AllowOther, bool ReadOnly, DaxFs.Fuse.FuseDataCaching Caching);
+    private sealed record Opts(bool Sync, bool AllowOther, bool ReadOnly, DaxFs.Fuse.FuseDataCaching Caching, DataMode Data);
 
     private static Opts ParseOptions(string[] raw)
     {
         bool sync = false, other = false, ro = false;
         var caching = DaxFs.Fuse.FuseDataCaching.Auto;
+        var data = DataMode.Atomic;
         foreach (string o in raw.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries)))
         {
             switch (o)
@@ -60,13 +61,17 @@ public static class MountCommands
                 case "ro": ro = true; break;
                 case "direct_io": caching = DaxFs.Fuse.FuseDataCaching.Direct; break;
                 case "kernel_cache": caching = DaxFs.Fuse.FuseDataCaching.Kernel; break;
+                case "data=inplace": data = DataMode.InPlace; break;
+                case "data=atomic": data = DataMode.Atomic; break;
                 case "rw" or "async" or "defaults": break;
-                default: throw new UsageException($"unknown mount option '{o}' (known: sync, allow_other, ro, direct_io, kernel_cache)");
+                case var d when d.StartsWith("data=", StringComparison.Ordinal):
+                    throw new UsageException($"unknown data mode '{d[5..]}' (known: data=atomic, data=inplace)");
+                default: throw new UsageException($"unknown mount option '{o}' (known: sync, data=atomic, data=inplace, allow_other, ro, direct_io, kernel_cache)");
             }
         }
         if (raw.SelectMany(x => x.Split(',')).Contains("direct_io") && raw.SelectMany(x => x.Split(',')).Contains("kernel_cache"))
             throw new UsageException("mount options direct_io and kernel_cache contradict each other: give one");
-        return new Opts(sync, other, ro, caching);
+        return new Opts(sync, other, ro, caching, data);
     }
 
     /// <summary>Serves the volume until unmounted (SIGINT/SIGTERM unmount cleanly).</summary>
@@ -80,12 +85,12 @@ public static class MountCommands
         if (!File.Exists(vol) && !vol.StartsWith("/dev/dax", StringComparison.Ordinal))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(vol)!);
-            volume = DaxVolume.Create(vol, createSize, devOpts, mount: new MountOptions { Sync = o.Sync });
+            volume = DaxVolume.Create(vol, createSize, devOpts, mount: new MountOptions { Sync = o.Sync, Data = o.Data });
             Console.Error.WriteLine($"daxfs mount: created and formatted {vol} ({Sizes.Format(createSize)})");
         }
         else
         {
-            volume = DaxVolume.Open(vol, devOpts, new MountOptions { Sync = o.Sync });
+            volume = DaxVolume.Open(vol, devOpts, new MountOptions { Sync = o.Sync, Data = o.Data });
             if (volume.ReplayedTransactions > 0 || volume.OrphansFreed > 0)
                 Console.Error.WriteLine($"daxfs mount: recovered {vol}: replayed {volume.ReplayedTransactions} journal transactions, freed {volume.OrphansFreed} orphans");
         }
@@ -103,7 +108,9 @@ public static class MountCommands
             using var signals = mount.HandleTerminationSignals();
             if (fs.DataCachingFallback is { } why)
                 Console.Error.WriteLine($"daxfs mount: file data goes through the kernel's page cache: {why}");
-            Console.Error.WriteLine($"{MountedPrefix}{vol} mounted on {mp} ({volume.Device.Granularity}, {(fs.DataCaching == DaxFs.Fuse.FuseDataCaching.Direct ? "direct I/O" : "kernel page cache")}); daxfs umount {mp} to unmount");
+            if (o.Data == DataMode.InPlace && volume.DataMode != DataMode.InPlace)
+                Console.Error.WriteLine("daxfs mount: data=inplace needs a byte-addressable device; on this Page device writes stay atomic (copy on write)");
+            Console.Error.WriteLine($"{MountedPrefix}{vol} mounted on {mp} ({volume.Device.Granularity}, {(fs.DataCaching == DaxFs.Fuse.FuseDataCaching.Direct ? "direct I/O" : "kernel page cache")}{(volume.DataMode == DataMode.InPlace ? ", data in place" : "")}); daxfs umount {mp} to unmount");
             mount.WaitForUnmount();
         }
         Console.Error.WriteLine($"daxfs mount: {mp} unmounted, {vol} closed cleanly");
