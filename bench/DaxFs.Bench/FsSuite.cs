@@ -54,6 +54,10 @@ public static class FsSuite
         var results = new List<BenchResult>
         {
             BenchResult.Compared("overwrite_4KiB", "ns", D("overwrite_ns"), InProc, D("pmdk_persist_overwrite_ns"), "<= 1.2"),
+            // Mounted with DataMode.InPlace: the overwrite durable on return but not atomic (as ext4-DAX's).
+            BenchResult.Compared("overwrite_4KiB_inplace", "ns", D("overwrite_inplace_ns"),
+                "pmem_memcpy_persist 4 KiB, libpmem in this process, into the blocks of the file overwritten, alternating blocks",
+                D("pmdk_persist_overwrite_inplace_ns"), "<= 1.2"),
             BenchResult.Compared("append_4KiB", "ns", D("append_ns"), InProc, D("pmdk_persist_append_ns"), "<= 1.5"),
             BenchResult.Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
             BenchResult.Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
@@ -65,6 +69,9 @@ public static class FsSuite
             // What an atomic copy-on-write overwrite cannot go below (block persist, then a 256-byte record persist),
             // against the raw persist, and the overwrite against it: the part of the overwrite that is bookkeeping.
             BenchResult.Compared("cow_floor_4KiB", "ns", D("pmdk_cow_floor_ns"), InProc, D("pmdk_persist_overwrite_ns"), null),
+            // The same with the smallest record (one 64-byte line, non-temporal): the floor of any protocol that orders
+            // the block before a record, whatever the record holds.
+            BenchResult.Compared("cow_floor_line_4KiB", "ns", D("pmdk_cow_floor_line_ns"), InProc, D("pmdk_persist_overwrite_ns"), null),
             BenchResult.Compared("overwrite_4KiB_vs_cow_floor", "ns", D("overwrite_ns"), "PMDK 4 KiB persist + 256 B record persist, in this process, alternating blocks",
                 D("pmdk_cow_floor_ns"), null),
             // The same raw persist by PMDK's own program over the whole volume file, after DaxFS had measured there.
@@ -133,7 +140,7 @@ public static class FsSuite
         if (!keep)
             File.Delete(path); // the mapping keeps it alive; a kept one is the PMDK anchor's next
         int n = Math.Max(11, 10000 * o.IterationPercent / 100);
-        long[] t = new long[n], tp = new long[n], tf = new long[n];
+        long[] t = new long[n], tp = new long[n], tf = new long[n], tl = new long[n];
         ArraySegment<byte> buf = Timing.AlignedBuffer(1 << 20);
         buf.AsSpan().Fill(0x5a);
         var d = new Dictionary<string, double>();
@@ -146,6 +153,8 @@ public static class FsSuite
         var persist = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, void>)Anchors.Export(inproc, "pmdk_memcpy_persist");
         var cowFloor = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, nuint, void>)Anchors.Export(inproc,
             "pmdk_cow_floor");
+        var cowFloorLine = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, void>)Anchors.Export(inproc,
+            "pmdk_cow_floor_line");
         ulong root = DaxVolume.RootIno;
         const int ScratchBlocks = (64 << 20) / 4096, LogBlocks = (2 << 20) / 4096;
         ulong scratch = v.CreateFile(root, "pmdk-scratch", 0x1A4).Ino;
@@ -169,13 +178,16 @@ public static class FsSuite
             persist(at, src, 4096);
             return Timing.NowNs() - t0;
         }
-        long Floor()
+        long Floor(bool line)
         {
             nint at = baseAddress + (nint)dev[(int)(prng.Next() % ScratchBlocks)];
             nint record = baseAddress + (nint)(dev[ScratchBlocks + (int)(logPos / 4096)] + logPos % 4096);
             logPos = (logPos + 256) % ((long)LogBlocks * 4096);
             long t0 = Timing.NowNs();
-            cowFloor(at, src, 4096, record, src + 8192, 256);
+            if (line)
+                cowFloorLine(at, src, 4096, record, src + 8192);
+            else
+                cowFloor(at, src, 4096, record, src + 8192, 256);
             return Timing.NowNs() - t0;
         }
 
@@ -190,15 +202,17 @@ public static class FsSuite
         for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
         {
             int b1 = Math.Min(n, b0 + block);
-            for (int q = 0; q < 3; q++)
+            for (int q = 0; q < 4; q++)
             {
-                int w = (blockNo + q) % 3;
+                int w = (blockNo + q) % 4;
                 for (int i = b0; i < b1; i++)
                 {
                     if (w == 1)
                         tp[i] = Raw();
                     else if (w == 2)
-                        tf[i] = Floor();
+                        tf[i] = Floor(line: false);
+                    else if (w == 3)
+                        tl[i] = Floor(line: true);
                     else
                     {
                         long off = (long)(rng.Next() % 16384) * 4096;
@@ -213,7 +227,62 @@ public static class FsSuite
         d["overwrite_ns"] = Timing.Median(t, n);
         d["pmdk_persist_overwrite_ns"] = Timing.Median(tp, n);
         d["pmdk_cow_floor_ns"] = Timing.Median(tf, n);
+        d["pmdk_cow_floor_line_ns"] = Timing.Median(tl, n);
         v.Unlink(root, "overwrite");
+
+        // The same overwrites on a volume mounted with DataMode.InPlace (durable on return, not atomic: ext4-DAX's
+        // overwrite), in alternating blocks with PMDK's raw persist into random blocks of that very file: the same
+        // pages on both sides.
+        {
+            string inPlacePath = path + ".inplace";
+            File.Delete(inPlacePath);
+            using var iv = DaxVolume.Create(inPlacePath, 96L << 20, new PmemOpenOptions { EmulatePmem = true, Exclusive = false, Prefault = true },
+                mount: new MountOptions { Data = DataMode.InPlace });
+            File.Delete(inPlacePath); // the mapping keeps it alive
+            ulong iow = iv.CreateFile(root, "overwrite", 0x1A4).Ino;
+            for (long off = 0; off < (64L << 20); off += 1 << 20)
+                iv.Write(iow, off, buf);
+            long[] own = new long[ScratchBlocks];
+            int got = 0;
+            iv.ReadExtents(iow, 0, own.Length * 4096L, (at, len) =>
+            {
+                for (long b = 0; b < len / 4096 && got < own.Length; b++)
+                    own[got++] = at < 0 ? -1 : at + b * 4096;
+            });
+            if (got != own.Length || own.Any(x => x < 0))
+                throw new BenchException("the in-place overwrite file has holes");
+            nint ownBase = iv.Device.BaseAddress;
+            long RawOwn()
+            {
+                nint at = ownBase + (nint)own[(int)(prng.Next() % ScratchBlocks)];
+                long t0 = Timing.NowNs();
+                persist(at, src, 4096);
+                return Timing.NowNs() - t0;
+            }
+            for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
+            {
+                int b1 = Math.Min(n, b0 + block);
+                for (int q = 0; q < 2; q++)
+                {
+                    if ((blockNo + q) % 2 == 1)
+                    {
+                        for (int i = b0; i < b1; i++)
+                            tp[i] = RawOwn();
+                        continue;
+                    }
+                    for (int i = b0; i < b1; i++)
+                    {
+                        long off = (long)(rng.Next() % 16384) * 4096;
+                        long t0 = Timing.NowNs();
+                        iv.Write(iow, off, buf.AsSpan(0, 4096));
+                        iv.Fsync(iow, dataOnly: true);
+                        t[i] = Timing.NowNs() - t0;
+                    }
+                }
+            }
+            d["overwrite_inplace_ns"] = Timing.Median(t, n);
+            d["pmdk_persist_overwrite_inplace_ns"] = Timing.Median(tp, n);
+        }
 
         ulong ap = v.CreateFile(root, "append", 0x1A4).Ino;
         long end = 0;

@@ -1,7 +1,7 @@
 /*
  * pmdk_inproc -- PMDK's side of the benchmarks that compare with it call by call, as a shared library a suite loads
  * into its own process: `daxfs bench map`'s 64-byte store + persist through DaxFS's own mapping, and `daxfs bench
- * fs`'s raw 4 KiB persist and copy-on-write floor into a scratch file of the volume being measured. Interleaved
+ * fs`'s raw 4 KiB persist and copy-on-write floors into a scratch file of the volume being measured. Interleaved
  * with DaxFS's calls, so that neither where the pages lie in host memory nor what the shared machine did between
  * two runs is in the ratio.
  *
@@ -32,4 +32,13 @@ void pmdk_cow_floor(char *block, const char *src, size_t len, char *record, cons
 {
 	pmem_memcpy_persist(block, src, len);
 	pmem_memcpy_persist(record, record_src, record_len);
+}
+
+/* The same with the smallest record there is: one 64-byte line, stored non-temporally and fenced (cheaper here than a
+ * temporal store + CLWB). No atomic copy-on-write protocol with a second ordering point costs less. */
+void pmdk_cow_floor_line(char *block, const char *src, size_t len, char *record, const char *record_src)
+{
+	pmem_memcpy_persist(block, src, len);
+	pmem_memcpy(record, record_src, 64, PMEM_F_MEM_NONTEMPORAL);
+	pmem_drain();
 }
