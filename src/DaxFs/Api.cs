@@ -145,7 +145,8 @@ public enum DataMode
     /// but not atomic -- a crash during the call may leave any mix of old and new 8-byte words
     /// in the range it wrote (never bytes from anywhere else). An overwrite that changes nothing but the file's times
     /// journals those lazily (Linux's lazytime): they become durable with the file's next metadata change, fsync (not
-    /// fdatasync), <see cref="DaxVolume.Sync"/> or unmount. Writes that extend the file, fill holes or convert
+    /// fdatasync), <see cref="DaxVolume.Sync"/> or unmount; they come from the kernel's coarse clock (one scheduler
+    /// tick, a few ms), as Linux stamps files. Writes that extend the file, fill holes or convert
     /// unwritten extents stay atomic. On Page devices, whose pages the kernel may write back at any moment before a
     /// sync, writes stay copy on write (<see cref="DaxVolume.DataMode"/> says which mode is in effect).</summary>
     InPlace,

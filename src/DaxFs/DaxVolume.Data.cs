@@ -164,7 +164,7 @@ public sealed partial class DaxVolume
                 (_, dev, n) = map.Lookup(b0, last - b0 + 1);
             }
             _dev.Drain();
-            i.Rec.MtimeNs = i.Rec.CtimeNs = NowNs();
+            i.Rec.MtimeNs = i.Rec.CtimeNs = FileClock.CoarseAfter(i.Rec.CtimeNs);
             NoteTimesPending(i);
             return true;
         }

@@ -483,7 +483,7 @@ public sealed partial class DaxVolume : IDisposable
     }
 
     /// <summary>Nanoseconds since the Unix epoch.</summary>
-    internal static long NowNs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+    internal static long NowNs() => FileClock.NowNs();
 
     /// <summary>The live inode <paramref name="ino"/>, or ENOENT.</summary>
     internal Inode Get(ulong ino)

@@ -145,6 +145,28 @@ public class InPlaceDataTests
         }
     }
 
+    /// <summary>The lazily timed path stamps from the kernel's coarse clock, which lags the fine one by up to a tick:
+    /// a file's times still never run backwards past its last change.</summary>
+    [Fact]
+    public void InPlaceTimesNeverGoBackBeforeTheLastChange()
+    {
+        var (dev, v) = TestVolumes.Fresh(32 << 20, mount: InPlace);
+        using (dev)
+        using (v)
+        {
+            ulong ino = v.CreateFile(Root, "f", 0x1A4).Ino;
+            v.Write(ino, 0, Bytes(8192, 1));
+            for (int k = 0; k < 200; k++)
+            {
+                InodeAttributes before = v.SetAttributes(ino, new SetAttributes { Mode = (uint)(0x180 | (k & 1) << 5) });
+                v.Write(ino, 4096, Bytes(64, k));
+                InodeAttributes after = v.GetAttributes(ino);
+                Assert.True(after.CtimeNs >= before.CtimeNs, $"round {k}: ctime {after.CtimeNs} went back before {before.CtimeNs}");
+                Assert.True(after.MtimeNs >= before.CtimeNs, $"round {k}: mtime {after.MtimeNs} is before the last change {before.CtimeNs}");
+            }
+        }
+    }
+
     [Fact]
     public void WritesThatExtendFillHolesOrConvertStayAtomicAndCommit()
     {
