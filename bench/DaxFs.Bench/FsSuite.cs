@@ -58,6 +58,12 @@ public static class FsSuite
             BenchResult.Compared("overwrite_4KiB_inplace", "ns", D("overwrite_inplace_ns"),
                 "pmem_memcpy_persist 4 KiB, libpmem in this process, into the blocks of the file overwritten, alternating blocks",
                 D("pmdk_persist_overwrite_inplace_ns"), "<= 1.2"),
+            // The same raw persist followed by one locked instruction, and the in-place overwrite against it: SFENCE lets
+            // consecutive persists overlap their write-back, a locked instruction (any lock a call takes) waits for it.
+            BenchResult.Compared("persist_then_locked_op_4KiB", "ns", D("pmdk_persist_locked_inplace_ns"),
+                "pmem_memcpy_persist 4 KiB alone, the same blocks, alternating blocks", D("pmdk_persist_overwrite_inplace_ns"), null),
+            BenchResult.Compared("overwrite_4KiB_inplace_vs_locked_persist", "ns", D("overwrite_inplace_ns"),
+                "pmem_memcpy_persist 4 KiB + one locked instruction, the same blocks, alternating blocks", D("pmdk_persist_locked_inplace_ns"), null),
             BenchResult.Compared("append_4KiB", "ns", D("append_ns"), InProc, D("pmdk_persist_append_ns"), "<= 1.5"),
             BenchResult.Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
             BenchResult.Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
@@ -155,6 +161,8 @@ public static class FsSuite
             "pmdk_cow_floor");
         var cowFloorLine = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, void>)Anchors.Export(inproc,
             "pmdk_cow_floor_line");
+        var persistLocked = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, void>)Anchors.Export(inproc,
+            "pmdk_memcpy_persist_locked");
         ulong root = DaxVolume.RootIno;
         const int ScratchBlocks = (64 << 20) / 4096, LogBlocks = (2 << 20) / 4096;
         ulong scratch = v.CreateFile(root, "pmdk-scratch", 0x1A4).Ino;
@@ -252,22 +260,31 @@ public static class FsSuite
             if (got != own.Length || own.Any(x => x < 0))
                 throw new BenchException("the in-place overwrite file has holes");
             nint ownBase = iv.Device.BaseAddress;
-            long RawOwn()
+            long RawOwn(bool locked)
             {
                 nint at = ownBase + (nint)own[(int)(prng.Next() % ScratchBlocks)];
                 long t0 = Timing.NowNs();
-                persist(at, src, 4096);
+                if (locked)
+                    persistLocked(at, src, 4096);
+                else
+                    persist(at, src, 4096);
                 return Timing.NowNs() - t0;
             }
             for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
             {
                 int b1 = Math.Min(n, b0 + block);
-                for (int q = 0; q < 2; q++)
+                for (int q = 0; q < 3; q++)
                 {
-                    if ((blockNo + q) % 2 == 1)
+                    int w = (blockNo + q) % 3;
+                    if (w != 0)
                     {
                         for (int i = b0; i < b1; i++)
-                            tp[i] = RawOwn();
+                        {
+                            if (w == 1)
+                                tp[i] = RawOwn(locked: false);
+                            else
+                                tl[i] = RawOwn(locked: true);
+                        }
                         continue;
                     }
                     for (int i = b0; i < b1; i++)
@@ -282,6 +299,7 @@ public static class FsSuite
             }
             d["overwrite_inplace_ns"] = Timing.Median(t, n);
             d["pmdk_persist_overwrite_inplace_ns"] = Timing.Median(tp, n);
+            d["pmdk_persist_locked_inplace_ns"] = Timing.Median(tl, n);
         }
 
         ulong ap = v.CreateFile(root, "append", 0x1A4).Ino;

@@ -42,3 +42,13 @@ void pmdk_cow_floor_line(char *block, const char *src, size_t len, char *record,
 	pmem_memcpy(record, record_src, 64, PMEM_F_MEM_NONTEMPORAL);
 	pmem_drain();
 }
+
+/* pmem_memcpy_persist, then one locked instruction (what releasing or taking any lock does). On x86 SFENCE orders
+ * the non-temporal stores before later stores but lets execution go on while they drain, so back-to-back persists
+ * overlap; a locked instruction waits until they have drained. A file system that takes a lock per call pays that. */
+static long pmdk_lock_word;
+void pmdk_memcpy_persist_locked(char *dst, const char *src, size_t len)
+{
+	pmem_memcpy_persist(dst, src, len);
+	__atomic_fetch_add(&pmdk_lock_word, 1, __ATOMIC_SEQ_CST);
+}
