@@ -65,6 +65,11 @@ public static class FsSuite
             BenchResult.Compared("overwrite_4KiB_inplace_vs_locked_persist", "ns", D("overwrite_inplace_ns"),
                 "pmem_memcpy_persist 4 KiB + one locked instruction, the same blocks, alternating blocks", D("pmdk_persist_locked_inplace_ns"), null),
             BenchResult.Compared("append_4KiB", "ns", D("append_ns"), InProc, D("pmdk_persist_append_ns"), "<= 1.5"),
+            // An append's floor in a file system that locks per call: block persist, one 64-byte record line persisted
+            // after it, one locked instruction -- against the raw persist, and the append against it.
+            BenchResult.Compared("append_floor_locked_4KiB", "ns", D("pmdk_append_floor_locked_ns"), InProc, D("pmdk_persist_append_ns"), null),
+            BenchResult.Compared("append_4KiB_vs_locked_floor", "ns", D("append_ns"),
+                "PMDK 4 KiB persist + 64 B line persist + one locked instruction, in this process, alternating blocks", D("pmdk_append_floor_locked_ns"), null),
             BenchResult.Compared("create", "ns", D("create_ns"), "kernel tmpfs open(O_CREAT)+close", K("create_ns"), "<= 0.3"),
             BenchResult.Compared("unlink", "ns", D("unlink_ns"), "kernel tmpfs unlink", K("unlink_ns"), "<= 0.3"),
             BenchResult.Compared("rename", "ns", D("rename_ns"), "kernel tmpfs rename", K("rename_ns"), null),
@@ -163,6 +168,8 @@ public static class FsSuite
             "pmdk_cow_floor_line");
         var persistLocked = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, void>)Anchors.Export(inproc,
             "pmdk_memcpy_persist_locked");
+        var cowFloorLineLocked = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nuint, nint, nint, void>)Anchors.Export(inproc,
+            "pmdk_cow_floor_line_locked");
         ulong root = DaxVolume.RootIno;
         const int ScratchBlocks = (64 << 20) / 4096, LogBlocks = (2 << 20) / 4096;
         ulong scratch = v.CreateFile(root, "pmdk-scratch", 0x1A4).Ino;
@@ -186,13 +193,15 @@ public static class FsSuite
             persist(at, src, 4096);
             return Timing.NowNs() - t0;
         }
-        long Floor(bool line)
+        long Floor(bool line, bool locked = false)
         {
             nint at = baseAddress + (nint)dev[(int)(prng.Next() % ScratchBlocks)];
             nint record = baseAddress + (nint)(dev[ScratchBlocks + (int)(logPos / 4096)] + logPos % 4096);
             logPos = (logPos + 256) % ((long)LogBlocks * 4096);
             long t0 = Timing.NowNs();
-            if (line)
+            if (locked)
+                cowFloorLineLocked(at, src, 4096, record, src + 8192);
+            else if (line)
                 cowFloorLine(at, src, 4096, record, src + 8192);
             else
                 cowFloor(at, src, 4096, record, src + 8192, 256);
@@ -307,12 +316,18 @@ public static class FsSuite
         for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
         {
             int b1 = Math.Min(n, b0 + block);
-            for (int q = 0; q < 2; q++)
+            for (int q = 0; q < 3; q++)
             {
-                if ((blockNo + q) % 2 == 1)
+                int w = (blockNo + q) % 3;
+                if (w != 0)
                 {
                     for (int i = b0; i < b1; i++)
-                        tp[i] = Raw();
+                    {
+                        if (w == 1)
+                            tp[i] = Raw();
+                        else
+                            tl[i] = Floor(line: true, locked: true);
+                    }
                     continue;
                 }
                 for (int i = b0; i < b1; i++)
@@ -327,6 +342,7 @@ public static class FsSuite
         }
         d["append_ns"] = Timing.Median(t, n);
         d["pmdk_persist_append_ns"] = Timing.Median(tp, n);
+        d["pmdk_append_floor_locked_ns"] = Timing.Median(tl, n);
         v.Unlink(root, "append");
         v.Unlink(root, "pmdk-scratch");
 

@@ -52,3 +52,11 @@ void pmdk_memcpy_persist_locked(char *dst, const char *src, size_t len)
 	pmem_memcpy_persist(dst, src, len);
 	__atomic_fetch_add(&pmdk_lock_word, 1, __ATOMIC_SEQ_CST);
 }
+
+/* The one-line copy-on-write floor, then one locked instruction: the least a durable append (data, then the record
+ * that exposes it) costs in a file system that takes a lock per call. */
+void pmdk_cow_floor_line_locked(char *block, const char *src, size_t len, char *record, const char *record_src)
+{
+	pmdk_cow_floor_line(block, src, len, record, record_src);
+	__atomic_fetch_add(&pmdk_lock_word, 1, __ATOMIC_SEQ_CST);
+}

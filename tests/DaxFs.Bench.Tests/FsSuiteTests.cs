@@ -19,7 +19,7 @@ public class FsSuiteTests
             "overwrite_4KiB", "overwrite_4KiB_inplace", "append_4KiB", "create", "unlink", "rename", "sequential_write",
             "overwrite_4KiB_vs_kernel", "append_4KiB_vs_kernel", "sequential_write_vs_kernel", "cow_floor_4KiB",
             "cow_floor_line_4KiB", "overwrite_4KiB_vs_cow_floor", "persist_then_locked_op_4KiB",
-            "overwrite_4KiB_inplace_vs_locked_persist",
+            "overwrite_4KiB_inplace_vs_locked_persist", "append_floor_locked_4KiB", "append_4KiB_vs_locked_floor",
             "overwrite_4KiB_vs_pmdk_process", "append_4KiB_vs_pmdk_process",
         ];
         Assert.Equal(expected.Order(), report.Results.Select(r => r.Name).Order());
