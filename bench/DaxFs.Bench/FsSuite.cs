@@ -121,6 +121,39 @@ public static class FsSuite
     }
 
 
+    /// <summary>Calls [0, <paramref name="n"/>) in blocks of <paramref name="block"/>: each block runs every arm over
+    /// its calls, the arms' order rotating from block to block (arm k first in block k), so that the machine's drift
+    /// falls on every arm while each runs a block of calls with its own state warm. An arm records call i's figure.</summary>
+    private static void Alternate(int n, int block, params Action<int>[] arms)
+    {
+        for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
+        {
+            int b1 = Math.Min(n, b0 + block);
+            for (int q = 0; q < arms.Length; q++)
+            {
+                Action<int> arm = arms[(blockNo + q) % arms.Length];
+                for (int i = b0; i < b1; i++)
+                    arm(i);
+            }
+        }
+    }
+
+    /// <summary>The device offset of each of the first <paramref name="count"/> blocks of file <paramref name="ino"/>
+    /// (a place for PMDK's side to store into); <paramref name="holes"/> is the error when one is not mapped.</summary>
+    private static long[] BlockOffsets(DaxVolume v, ulong ino, int count, string holes)
+    {
+        long[] offsets = new long[count];
+        int filled = 0;
+        v.ReadExtents(ino, 0, count * 4096L, (at, len) =>
+        {
+            for (long b = 0; b < len / 4096 && filled < count; b++)
+                offsets[filled++] = at < 0 ? -1 : at + b * 4096;
+        });
+        if (filled != count || offsets.Any(x => x < 0))
+            throw new BenchException(holes);
+        return offsets;
+    }
+
     private static Dictionary<string, double> ParsePairs(string output)
     {
         var d = new Dictionary<string, double>();
@@ -175,15 +208,7 @@ public static class FsSuite
         ulong scratch = v.CreateFile(root, "pmdk-scratch", 0x1A4).Ino;
         for (long off = 0; off < (long)(ScratchBlocks + LogBlocks) * 4096; off += 1 << 20)
             v.Write(scratch, off, buf);
-        long[] dev = new long[ScratchBlocks + LogBlocks];
-        int filled = 0;
-        v.ReadExtents(scratch, 0, dev.Length * 4096L, (at, len) =>
-        {
-            for (long b = 0; b < len / 4096 && filled < dev.Length; b++)
-                dev[filled++] = at < 0 ? -1 : at + b * 4096;
-        });
-        if (filled != dev.Length || dev.Any(x => x < 0))
-            throw new BenchException("the PMDK scratch file has holes: no place for the in-process anchor");
+        long[] dev = BlockOffsets(v, scratch, ScratchBlocks + LogBlocks, "the PMDK scratch file has holes: no place for the in-process anchor");
         nint baseAddress = v.Device.BaseAddress, src = (nint)Unsafe.AsPointer(ref buf.AsSpan()[0]);
         long logPos = 0;
         long Raw()
@@ -216,31 +241,18 @@ public static class FsSuite
         // of calls with its own state warm, as a program doing only that would (interleaved call by call, the PMDK
         // calls between two overwrites disturb the file system's cached state on every call).
         int block = Math.Max(1, n / 10);
-        for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
-        {
-            int b1 = Math.Min(n, b0 + block);
-            for (int q = 0; q < 4; q++)
+        Alternate(n, block,
+            i =>
             {
-                int w = (blockNo + q) % 4;
-                for (int i = b0; i < b1; i++)
-                {
-                    if (w == 1)
-                        tp[i] = Raw();
-                    else if (w == 2)
-                        tf[i] = Floor(line: false);
-                    else if (w == 3)
-                        tl[i] = Floor(line: true);
-                    else
-                    {
-                        long off = (long)(rng.Next() % 16384) * 4096;
-                        long t0 = Timing.NowNs();
-                        v.Write(ow, off, buf.AsSpan(0, 4096));
-                        v.Fsync(ow, dataOnly: true);
-                        t[i] = Timing.NowNs() - t0;
-                    }
-                }
-            }
-        }
+                long off = (long)(rng.Next() % 16384) * 4096;
+                long t0 = Timing.NowNs();
+                v.Write(ow, off, buf.AsSpan(0, 4096));
+                v.Fsync(ow, dataOnly: true);
+                t[i] = Timing.NowNs() - t0;
+            },
+            i => tp[i] = Raw(),
+            i => tf[i] = Floor(line: false),
+            i => tl[i] = Floor(line: true));
         d["overwrite_ns"] = Timing.Median(t, n);
         d["pmdk_persist_overwrite_ns"] = Timing.Median(tp, n);
         d["pmdk_cow_floor_ns"] = Timing.Median(tf, n);
@@ -259,15 +271,7 @@ public static class FsSuite
             ulong iow = iv.CreateFile(root, "overwrite", 0x1A4).Ino;
             for (long off = 0; off < (64L << 20); off += 1 << 20)
                 iv.Write(iow, off, buf);
-            long[] own = new long[ScratchBlocks];
-            int got = 0;
-            iv.ReadExtents(iow, 0, own.Length * 4096L, (at, len) =>
-            {
-                for (long b = 0; b < len / 4096 && got < own.Length; b++)
-                    own[got++] = at < 0 ? -1 : at + b * 4096;
-            });
-            if (got != own.Length || own.Any(x => x < 0))
-                throw new BenchException("the in-place overwrite file has holes");
+            long[] own = BlockOffsets(iv, iow, ScratchBlocks, "the in-place overwrite file has holes");
             nint ownBase = iv.Device.BaseAddress;
             long RawOwn(bool locked)
             {
@@ -279,33 +283,17 @@ public static class FsSuite
                     persist(at, src, 4096);
                 return Timing.NowNs() - t0;
             }
-            for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
-            {
-                int b1 = Math.Min(n, b0 + block);
-                for (int q = 0; q < 3; q++)
+            Alternate(n, block,
+                i =>
                 {
-                    int w = (blockNo + q) % 3;
-                    if (w != 0)
-                    {
-                        for (int i = b0; i < b1; i++)
-                        {
-                            if (w == 1)
-                                tp[i] = RawOwn(locked: false);
-                            else
-                                tl[i] = RawOwn(locked: true);
-                        }
-                        continue;
-                    }
-                    for (int i = b0; i < b1; i++)
-                    {
-                        long off = (long)(rng.Next() % 16384) * 4096;
-                        long t0 = Timing.NowNs();
-                        iv.Write(iow, off, buf.AsSpan(0, 4096));
-                        iv.Fsync(iow, dataOnly: true);
-                        t[i] = Timing.NowNs() - t0;
-                    }
-                }
-            }
+                    long off = (long)(rng.Next() % 16384) * 4096;
+                    long t0 = Timing.NowNs();
+                    iv.Write(iow, off, buf.AsSpan(0, 4096));
+                    iv.Fsync(iow, dataOnly: true);
+                    t[i] = Timing.NowNs() - t0;
+                },
+                i => tp[i] = RawOwn(locked: false),
+                i => tl[i] = RawOwn(locked: true));
             d["overwrite_inplace_ns"] = Timing.Median(t, n);
             d["pmdk_persist_overwrite_inplace_ns"] = Timing.Median(tp, n);
             d["pmdk_persist_locked_inplace_ns"] = Timing.Median(tl, n);
@@ -313,33 +301,17 @@ public static class FsSuite
 
         ulong ap = v.CreateFile(root, "append", 0x1A4).Ino;
         long end = 0;
-        for (int b0 = 0, blockNo = 0; b0 < n; b0 += block, blockNo++)
-        {
-            int b1 = Math.Min(n, b0 + block);
-            for (int q = 0; q < 3; q++)
+        Alternate(n, block,
+            i =>
             {
-                int w = (blockNo + q) % 3;
-                if (w != 0)
-                {
-                    for (int i = b0; i < b1; i++)
-                    {
-                        if (w == 1)
-                            tp[i] = Raw();
-                        else
-                            tl[i] = Floor(line: true, locked: true);
-                    }
-                    continue;
-                }
-                for (int i = b0; i < b1; i++)
-                {
-                    long t0 = Timing.NowNs();
-                    v.Write(ap, end, buf.AsSpan(0, 4096));
-                    v.Fsync(ap, dataOnly: true);
-                    t[i] = Timing.NowNs() - t0;
-                    end += 4096;
-                }
-            }
-        }
+                long t0 = Timing.NowNs();
+                v.Write(ap, end, buf.AsSpan(0, 4096));
+                v.Fsync(ap, dataOnly: true);
+                t[i] = Timing.NowNs() - t0;
+                end += 4096;
+            },
+            i => tp[i] = Raw(),
+            i => tl[i] = Floor(line: true, locked: true));
         d["append_ns"] = Timing.Median(t, n);
         d["pmdk_persist_append_ns"] = Timing.Median(tp, n);
         d["pmdk_append_floor_locked_ns"] = Timing.Median(tl, n);

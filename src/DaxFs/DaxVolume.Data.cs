@@ -188,15 +188,23 @@ public sealed partial class DaxVolume
         }
     }
 
-    /// <summary>Journals the lazily kept times of <paramref name="i"/> (under its write lock).</summary>
+    /// <summary>Journals the lazily kept times of <paramref name="i"/> (takes its write lock).</summary>
     private void CommitTimes(Inode i)
     {
-        if (!i.TimesPending || i.Freed)
-            return;
-        using var tx = Tx.Begin(this);
-        tx.BeginChanges();
-        tx.Touch(i);
-        tx.Commit();
+        i.Lock.EnterWriteLock();
+        try
+        {
+            if (!i.TimesPending || i.Freed)
+                return;
+            using var tx = Tx.Begin(this);
+            tx.BeginChanges();
+            tx.Touch(i);
+            tx.Commit();
+        }
+        finally
+        {
+            i.Lock.ExitWriteLock();
+        }
     }
 
     /// <summary>Journals every inode's lazily kept times (sync, unmount).</summary>
@@ -211,17 +219,7 @@ public sealed partial class DaxVolume
             _timesPending.Clear();
         }
         foreach (Inode i in pending)
-        {
-            i.Lock.EnterWriteLock();
-            try
-            {
-                CommitTimes(i);
-            }
-            finally
-            {
-                i.Lock.ExitWriteLock();
-            }
-        }
+            CommitTimes(i);
     }
 
     /// <summary>Blocks a write of [offset, end) may need: new data blocks (holes and copy-on-write) and log blocks
@@ -680,17 +678,7 @@ public sealed partial class DaxVolume
         if (i.Mappings is { Count: > 0 })
             FlushMappings(i);
         if (!dataOnly && i.TimesPending)
-        {
-            i.Lock.EnterWriteLock();
-            try
-            {
-                CommitTimes(i);
-            }
-            finally
-            {
-                i.Lock.ExitWriteLock();
-            }
-        }
+            CommitTimes(i);
         SyncCommitted();
     }
 
